@@ -1,0 +1,101 @@
+/**
+ * A real etcd (Debian etcd-server) for integration tests: free loopback ports, a temp data dir,
+ * health-checked start, stop by PID, restart on the same ports and data (for fault tests).
+ * Optionally inside a network namespace (`netns`), listening on the given address.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './ports.js';
+import { type Daemon, startDaemon, waitFor } from './process.js';
+
+export interface EtcdHandle {
+  /** Client URL, e.g. http://127.0.0.1:23791 */
+  readonly endpoint: string;
+  readonly dataDir: string;
+  pid(): number;
+  /** Stops the process (data kept). */
+  stop(): Promise<void>;
+  /** Starts again on the same ports and data dir. */
+  restart(): Promise<void>;
+  /** Stops and deletes the data dir. */
+  destroy(): Promise<void>;
+}
+
+export interface EtcdOptions {
+  netns?: string;
+  host?: string;
+}
+
+async function healthy(endpoint: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
+    const body = (await res.json()) as { health?: string };
+    return body.health === 'true';
+  } catch {
+    return false;
+  }
+}
+
+export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdHandle> {
+  const host = opts.host ?? '127.0.0.1';
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'petrel-etcd-'));
+  const endpoint = `http://${host}:${clientPort}`;
+  const peer = `http://${host}:${peerPort}`;
+  const args = [
+    '--name',
+    'petrel-test',
+    '--data-dir',
+    dataDir,
+    '--listen-client-urls',
+    endpoint,
+    '--advertise-client-urls',
+    endpoint,
+    '--listen-peer-urls',
+    peer,
+    '--initial-advertise-peer-urls',
+    peer,
+    '--initial-cluster',
+    `petrel-test=${peer}`,
+    '--log-level',
+    'error',
+  ];
+  let daemon: Daemon | undefined;
+  const start = async () => {
+    const [cmd, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, 'etcd', ...args]] : ['etcd', args];
+    daemon = startDaemon(cmd as string, argv as string[], { env: { ...process.env, ETCD_UNSUPPORTED_ARCH: 'amd64' } });
+    const d = daemon;
+    try {
+      await waitFor(
+        'etcd health',
+        async () => {
+          if (d.exited()) throw new Error(`etcd exited: ${d.output().slice(-2000)}`);
+          return healthy(endpoint);
+        },
+        20_000,
+      );
+    } catch (err) {
+      await d.stop();
+      throw err;
+    }
+  };
+  await start();
+  return {
+    endpoint,
+    dataDir,
+    pid: () => daemon?.pid ?? -1,
+    stop: async () => {
+      await daemon?.stop();
+    },
+    restart: async () => {
+      await daemon?.stop();
+      await start();
+    },
+    destroy: async () => {
+      await daemon?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * Capability checks for integration tests (STYLE §8).
+ *
+ *   test('...', { skip: needs('root', 'etcd') }, async () => { ... });
+ *
+ * needs() returns false when everything is present, else the reason. Outside CI the test is then
+ * skipped with that reason. Under CI=true a missing capability must fail the run, so needs()
+ * registers a failing test naming what is missing (once per capability) and the dependent test is
+ * skipped; a green CI therefore never hides a skipped integration test.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+
+export type Capability =
+  | 'root'
+  | 'netns'
+  | 'etcd'
+  | 'etcdctl'
+  | 'bird'
+  | 'bird2'
+  | 'gobgpd'
+  | 'frr'
+  | 'exabgp'
+  | 'tshark'
+  | 'containerd'
+  | 'cni-plugins'
+  | 'bundles';
+
+const BIRD16_CACHE = process.env.PETREL_BIRD16_DIR ?? '/var/cache/petrel/bird16';
+
+function onPath(cmd: string): boolean {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
+    if (existsSync(`${dir}/${cmd}`)) return true;
+  }
+  return false;
+}
+
+const probes: Record<Capability, () => string | false> = {
+  root: () => (process.getuid?.() === 0 ? false : 'needs root'),
+  netns: () => {
+    if (process.getuid?.() !== 0) return 'needs root for network namespaces';
+    try {
+      execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
+      return false;
+    } catch {
+      return 'needs iproute2 with netns support';
+    }
+  },
+  etcd: () => (onPath('etcd') ? false : 'needs etcd (Debian etcd-server)'),
+  etcdctl: () => (onPath('etcdctl') ? false : 'needs etcdctl (Debian etcd-client)'),
+  bird: () => (existsSync(`${BIRD16_CACHE}/usr/sbin/bird`) ? false : `needs BIRD 1.6 unpacked in ${BIRD16_CACHE}`),
+  bird2: () => (onPath('bird') && onPath('birdc') ? false : 'needs bird2'),
+  gobgpd: () => (onPath('gobgpd') ? false : 'needs gobgpd'),
+  frr: () => (existsSync('/usr/lib/frr/bgpd') ? false : 'needs frr'),
+  exabgp: () => (onPath('exabgp') ? false : 'needs exabgp'),
+  tshark: () => (onPath('tshark') ? false : 'needs tshark'),
+  containerd: () => (onPath('containerd') && onPath('runc') ? false : 'needs containerd and runc'),
+  'cni-plugins': () => (existsSync('/usr/lib/cni/ptp') ? false : 'needs containernetworking-plugins'),
+  bundles: () => (existsSync(new URL('../../../bin/petrelctl', import.meta.url)) ? false : 'needs `npm run build`'),
+};
+
+const cache = new Map<Capability, string | false>();
+const reportedInCi = new Set<Capability>();
+
+export const isCi = process.env.CI === 'true';
+
+export function needs(...caps: Capability[]): string | false {
+  const reasons: string[] = [];
+  for (const cap of caps) {
+    let r = cache.get(cap);
+    if (r === undefined) {
+      r = probes[cap]();
+      cache.set(cap, r);
+    }
+    if (r === false) continue;
+    reasons.push(r);
+    if (isCi && !reportedInCi.has(cap)) {
+      reportedInCi.add(cap);
+      const reason = r;
+      test(`capability ${cap} is present (CI=true)`, () => {
+        throw new Error(`${reason}: under CI=true a missing capability fails the run`);
+      });
+    }
+  }
+  return reasons.length === 0 ? false : reasons.join('; ');
+}
