@@ -52,6 +52,9 @@ export interface Block {
   attributes: BlockAttribute[];
   /** Starts at creation wall time in ms × 1000, incremented on every write. */
   sequenceNumber: number;
+  /** Ordinal (as string) → the block's sequenceNumber when it was assigned: lets GC release an
+   * address only if it was not released and re-assigned since GC looked at it (ABA guard). */
+  sequenceNumberForAllocation: Record<string, number>;
 }
 
 /** Affinity claim state: pending → confirmed (→ pendingDeletion → gone). */

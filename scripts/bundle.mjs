@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // One esbuild bundle per executable, written to bin/ (STYLE §9). Each bundle is a CommonJS file
 // with a node shebang, run with source maps. Entries whose source does not exist yet are skipped.
-import { chmodSync, cpSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -29,6 +29,9 @@ const etcdProtoPlugin = {
 };
 
 mkdirSync(`${root}bin`, { recursive: true });
+// The bundles are CommonJS files without an extension: mark bin/ as CommonJS, or Node would
+// treat them as ES modules under the top-level "type": "module".
+writeFileSync(`${root}bin/package.json`, '{ "type": "commonjs" }\n');
 cpSync(`${root}node_modules/etcd3/proto`, `${root}bin/etcd-proto`, { recursive: true });
 const only = process.argv.slice(2);
 for (const [name, entry] of Object.entries(ENTRIES)) {

@@ -9,13 +9,21 @@ declare module 'buffer-layout' {
     getSpan(b?: Buffer, offset?: number): number;
     replicate(property: string): this;
   }
+  export class ExternalLayout<T = number> extends Layout<T> {
+    isCount(): boolean;
+  }
   export class Structure<T = Record<string, unknown>> extends Layout<T> {
     fields: Layout[];
   }
   export class Blob extends Layout<Buffer> {}
   export class Sequence<T = unknown> extends Layout<T[]> {}
+  export class BitStructure<T = Record<string, number | boolean>> extends Layout<T> {
+    addField(bits: number, property?: string): unknown;
+    addBoolean(property: string): unknown;
+  }
   export function u8(property?: string): Layout<number>;
   export function u16be(property?: string): Layout<number>;
+  export function u24be(property?: string): Layout<number>;
   export function u32be(property?: string): Layout<number>;
   export function u16(property?: string): Layout<number>;
   export function u32(property?: string): Layout<number>;
@@ -26,6 +34,11 @@ declare module 'buffer-layout' {
   ): Structure<T>;
   export function blob(length: number | Layout<number>, property?: string): Blob;
   export function seq<T>(elementLayout: Layout<T>, count: number | Layout<number>, property?: string): Sequence<T>;
-  export function offset(layout: Layout<number>, offset?: number, property?: string): Layout<number>;
-  export function greedy(elementSpan?: number, property?: string): Layout<number>;
+  export function offset(layout: Layout<number>, offset?: number, property?: string): ExternalLayout<number>;
+  export function greedy(elementSpan?: number, property?: string): ExternalLayout<number>;
+  export function bits<T = Record<string, number | boolean>>(
+    word: Layout<number>,
+    msb?: boolean,
+    property?: string,
+  ): BitStructure<T>;
 }

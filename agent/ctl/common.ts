@@ -1,0 +1,60 @@
+/** Shared plumbing of petrelctl commands: etcd connection from global flags, output, tables. */
+
+import { type Ipam, openEtcdIpam } from '../../ipam-etcd/index.js';
+import type { Logger } from '../common/log.js';
+
+export interface GlobalOptions {
+  etcdEndpoints: string;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdTimeoutMs: number;
+}
+
+export interface CtlContext {
+  /** Opens the IPAM on etcd per the global flags, runs `fn`, closes. */
+  withIpam(fn: (ipam: Ipam) => Promise<void>): Promise<void>;
+  out(line: string): void;
+  setExitCode(code: number): void;
+}
+
+export function makeContext(getOpts: () => GlobalOptions, log: Logger, setExit: (c: number) => void): CtlContext {
+  return {
+    async withIpam(fn) {
+      const o = getOpts();
+      const { ipam, close } = await openEtcdIpam({
+        endpoints: o.etcdEndpoints
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+        tls: { ca: o.etcdCa, cert: o.etcdCert, key: o.etcdKey },
+        timeoutMs: o.etcdTimeoutMs,
+        log,
+      });
+      try {
+        await fn(ipam);
+      } finally {
+        await close();
+      }
+    },
+    out: (line) => {
+      process.stdout.write(`${line}\n`);
+    },
+    setExitCode: setExit,
+  };
+}
+
+export function printJson(v: unknown): void {
+  process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+}
+
+/** Left-aligned columns separated by two spaces; the first row is the header. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) {
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  }
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}

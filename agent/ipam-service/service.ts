@@ -1,0 +1,209 @@
+/**
+ * The IPAM socket service's request handler: protocol requests -> IpamApi calls -> responses.
+ * No sockets here (server.ts owns those), so it is unit-tested with the fake IPAM.
+ *
+ * Complicating factors:
+ *  - Idempotent assign: a repeated CNI ADD for the same handle must get the same addresses, so
+ *    assign first looks the handle up and returns what it holds.
+ *  - Concurrency: the runtime runs ADDs for different pods in parallel. All of them allocate from
+ *    this node's affine blocks, so parallel compare-and-swap writes would mostly conflict and
+ *    retry. Mutating operations therefore run one at a time per agent (the equivalent of Calico's
+ *    host-wide IPAM lock), reads do not wait.
+ *  - Partial failure: a static multi-address request that fails midway releases what it took.
+ */
+import type { Logger } from '../common/log.js';
+import type { Assignment, IpamApi, Pool } from '../../ipam-etcd/types.js';
+import { firstHost } from './cidr-math.js';
+import type { AgentRequest, AgentResponse, WireAssignment, WireError, WireErrorKind } from './protocol.js';
+
+/** Handle under which a pool's gateway address is reserved (assign with `gateways: true`). */
+export const gatewayHandle = (pool: string) => `petrel-gateway.${pool}`;
+
+/** IpamApi plus the optional handle listing GC needs. */
+export interface IpamBackend extends IpamApi {
+  /** Handles that start with `prefix` and hold at least one address attributed to `node`. */
+  listHandles?(prefix: string, node: string): Promise<string[]>;
+}
+
+const IPAM_KINDS: readonly WireErrorKind[] = [
+  'conflict',
+  'not-found',
+  'exhausted',
+  'invalid',
+  'in-use',
+  'unavailable',
+  'corrupt',
+  'retries-exhausted',
+];
+
+/** An error carrying a wire kind, thrown inside the service. */
+class ServiceError extends Error {
+  override readonly name = 'ServiceError';
+  constructor(
+    readonly kind: WireErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Maps anything thrown by the IPAM to a wire error (IpamError kinds pass through by name). */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof ServiceError) return { kind: err.kind, message: err.message };
+  const kind = (err as { kind?: unknown } | null)?.kind;
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof kind === 'string' && (IPAM_KINDS as readonly string[]).includes(kind)) {
+    return { kind: kind as WireErrorKind, message };
+  }
+  return { kind: 'internal', message };
+}
+
+function wire(a: Assignment): WireAssignment {
+  return { ip: a.ip, family: a.family, block: a.block, pool: a.pool, ipipMode: a.ipipMode, vxlanMode: a.vxlanMode };
+}
+
+export interface IpamServiceOptions {
+  ipam: IpamBackend;
+  nodeName: string;
+  log: Logger;
+}
+
+export class IpamService {
+  private readonly ipam: IpamBackend;
+  private readonly nodeName: string;
+  private readonly log: Logger;
+  /** Tail of the queue of mutating operations. */
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Pool name -> reserved gateway address (reservations are permanent, so caching is safe). */
+  private readonly gateways = new Map<string, string>();
+
+  constructor(opts: IpamServiceOptions) {
+    this.ipam = opts.ipam;
+    this.nodeName = opts.nodeName;
+    this.log = opts.log.child({ component: 'ipam-service' });
+  }
+
+  /** Handles one request; never throws (failures become `ok: false` responses). */
+  async handle(req: AgentRequest): Promise<AgentResponse> {
+    try {
+      switch (req.op) {
+        case 'assign':
+          return { v: 1, id: req.id, ok: true, assignments: await this.serial(() => this.assign(req)) };
+        case 'release': {
+          const released = await this.serial(() => this.ipam.releaseByHandle(req.handle));
+          if (released.length > 0) this.log.info({ handle: req.handle, ips: released }, 'released');
+          return { v: 1, id: req.id, ok: true, released };
+        }
+        case 'get':
+          return { v: 1, id: req.id, ok: true, assignments: (await this.ipam.ipsByHandle(req.handle)).map(wire) };
+        case 'status': {
+          const pools = (await this.ipam.listPools()).filter((p) => !p.disabled);
+          if (pools.length === 0) throw new ServiceError('not-found', 'no enabled IP pool');
+          return { v: 1, id: req.id, ok: true, pools: pools.length };
+        }
+        case 'gc':
+          return { v: 1, id: req.id, ok: true, released: await this.serial(() => this.gc(req.prefix, req.keep)) };
+      }
+    } catch (err) {
+      const error = toWireError(err);
+      this.log.warn({ op: req.op, kind: error.kind, err }, 'ipam request failed');
+      return { v: 1, id: req.id, ok: false, error };
+    }
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Reserves the first host address of every usable pool (the gateway that plugins such as ptp
+   * put on the host end), before any pod can be given it.
+   */
+  private async reserveGateways(only: string[] | undefined): Promise<Map<string, Pool>> {
+    const pools = new Map<string, Pool>();
+    for (const p of await this.ipam.listPools()) {
+      if (p.disabled || (only && !only.includes(p.name))) continue;
+      pools.set(p.name, p);
+      if (this.gateways.has(p.name)) continue;
+      const gw = firstHost(p.cidr);
+      const handle = gatewayHandle(p.name);
+      const held = await this.ipam.ipsByHandle(handle);
+      if (!held.some((a) => a.ip === gw)) {
+        await this.ipam.assignIp({ ip: gw, handle, node: this.nodeName, attrs: { purpose: 'gateway' } });
+        this.log.info({ pool: p.name, gateway: gw }, 'reserved pool gateway');
+      }
+      this.gateways.set(p.name, gw);
+    }
+    return pools;
+  }
+
+  private withGateways(list: Assignment[], pools: Map<string, Pool>): WireAssignment[] {
+    return list.map((a) => {
+      const p = pools.get(a.pool);
+      const gw = this.gateways.get(a.pool);
+      return p && gw ? { ...wire(a), poolCidr: p.cidr, gateway: gw } : wire(a);
+    });
+  }
+
+  private async assign(req: Extract<AgentRequest, { op: 'assign' }>): Promise<WireAssignment[]> {
+    const pools = req.gateways ? await this.reserveGateways(req.pools) : undefined;
+    const out = (list: Assignment[]) => (pools ? this.withGateways(list, pools) : list.map(wire));
+    // Idempotent: a repeated ADD for the same handle gets what the handle already holds.
+    const held = await this.ipam.ipsByHandle(req.handle);
+    if (held.length > 0) return out(held);
+    const attrs: Record<string, string> = { ...(req.attrs ?? {}), node: this.nodeName };
+    let got: Assignment[] = [];
+    try {
+      if (req.ips && req.ips.length > 0) {
+        for (const ip of req.ips) {
+          got.push(await this.ipam.assignIp({ ip, handle: req.handle, node: this.nodeName, attrs }));
+        }
+      } else {
+        const args = { handle: req.handle, node: this.nodeName, num4: req.num4, num6: req.num6, attrs };
+        got = await this.ipam.autoAssign(req.pools ? { ...args, pools: req.pools } : args);
+        const n4 = got.filter((a) => a.family === 4).length;
+        const n6 = got.length - n4;
+        if (n4 < req.num4 || n6 < req.num6) {
+          throw new ServiceError('exhausted', `asked for ${req.num4} IPv4 + ${req.num6} IPv6, got ${n4} + ${n6}`);
+        }
+      }
+      const pools = req.pools;
+      const outside = pools ? got.filter((a) => !pools.includes(a.pool)) : [];
+      if (pools && outside.length > 0) {
+        throw new ServiceError(
+          'invalid',
+          `${outside.map((a) => `${a.ip} (pool ${a.pool})`).join(', ')} not in the allowed pools [${pools.join(', ')}]`,
+        );
+      }
+    } catch (err) {
+      // Roll back whatever this call took (never addresses the handle held before: it held none).
+      await this.ipam
+        .releaseByHandle(req.handle)
+        .catch((e: unknown) => this.log.warn({ handle: req.handle, err: e }, 'rollback release failed'));
+      throw err;
+    }
+    this.log.info({ handle: req.handle, ips: got.map((a) => a.ip), pod: attrs.pod, namespace: attrs.namespace }, 'assigned');
+    return out(got);
+  }
+
+  private async gc(prefix: string, keep: string[]): Promise<string[]> {
+    if (!this.ipam.listHandles) throw new ServiceError('internal', 'this IPAM cannot list handles for GC');
+    const keepSet = new Set(keep);
+    const released: string[] = [];
+    let firstErr: unknown;
+    for (const h of await this.ipam.listHandles(prefix, this.nodeName)) {
+      if (keepSet.has(h)) continue;
+      try {
+        released.push(...(await this.ipam.releaseByHandle(h)));
+        this.log.info({ handle: h }, 'gc released handle');
+      } catch (err) {
+        // SPEC 1.1.0 GC: continue past errors and report them.
+        firstErr ??= err;
+      }
+    }
+    if (firstErr !== undefined) throw firstErr;
+    return released;
+  }
+}

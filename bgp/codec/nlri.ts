@@ -1,0 +1,131 @@
+/**
+ * Prefix lists (RFC 4271 §4.3 withdrawn/NLRI, RFC 4760 §5, RFC 7911 §3): the hot path.
+ *
+ * Why hand-written loops instead of the buffer-layout `PrefixLayout` in layouts.ts: a packed
+ * UPDATE carries ~800 prefixes, and per-prefix Layout dispatch (getSpan + blob slice + object
+ * building) costs several times the work of reading the bytes directly. `bench/codec.ts`
+ * measures both; the layout version stays for structure-level use and as the reference the
+ * direct loop is tested against.
+ */
+import { EncodeError } from './errors.js';
+import { formatIpv4U32, formatIpv6, parseIpv4Into, parseIpv6Into } from './ip.js';
+import type { Prefix } from './types.js';
+
+/** Result of a prefix-list decode: 0 ok, otherwise why it failed (both map to 3/10 or an MP error). */
+export const NlriStatus = { Ok: 0, LengthTooLong: 1, Truncated: 2 } as const;
+export type NlriStatus = (typeof NlriStatus)[keyof typeof NlriStatus];
+
+const scratch16 = new Uint8Array(16);
+
+/**
+ * Decodes prefixes in b[start, end) into `out`. `bits` is 32 (IPv4) or 128 (IPv6); `addPath`
+ * means each prefix is preceded by a 4-byte path identifier. Host bits are cleared (as GoBGP and
+ * BIRD do). On failure the prefixes decoded so far stay in `out`.
+ */
+export function decodePrefixes(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  bits: 32 | 128,
+  addPath: boolean,
+  out: Prefix[],
+): NlriStatus {
+  return bits === 32 ? decodeV4(b, start, end, addPath, out) : decodeV6(b, start, end, addPath, out);
+}
+
+function decodeV4(b: Uint8Array, start: number, end: number, addPath: boolean, out: Prefix[]): NlriStatus {
+  let p = start;
+  while (p < end) {
+    let pathId = 0;
+    if (addPath) {
+      if (end - p < 5) return NlriStatus.Truncated;
+      pathId = ((b[p] as number) * 0x1000000 + (((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number))) >>> 0;
+      p += 4;
+    }
+    const len = b[p] as number;
+    if (len > 32) return NlriStatus.LengthTooLong;
+    const n = (len + 7) >> 3;
+    if (p + 1 + n > end) return NlriStatus.Truncated;
+    let v = 0;
+    if (n > 0) v = (b[p + 1] as number) << 24;
+    if (n > 1) v |= (b[p + 2] as number) << 16;
+    if (n > 2) v |= (b[p + 3] as number) << 8;
+    if (n > 3) v |= b[p + 4] as number;
+    // RFC 4271 §4.3: trailing bits are irrelevant; clear them so equal prefixes compare equal.
+    v = len === 0 ? 0 : (v & (0xffffffff << (32 - len))) >>> 0;
+    const prefix = formatIpv4U32(v);
+    out.push(addPath ? { prefix, len, pathId } : { prefix, len });
+    p += 1 + n;
+  }
+  return NlriStatus.Ok;
+}
+
+function decodeV6(b: Uint8Array, start: number, end: number, addPath: boolean, out: Prefix[]): NlriStatus {
+  let p = start;
+  while (p < end) {
+    let pathId = 0;
+    if (addPath) {
+      if (end - p < 5) return NlriStatus.Truncated;
+      pathId = ((b[p] as number) * 0x1000000 + (((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number))) >>> 0;
+      p += 4;
+    }
+    const len = b[p] as number;
+    if (len > 128) return NlriStatus.LengthTooLong;
+    const n = (len + 7) >> 3;
+    if (p + 1 + n > end) return NlriStatus.Truncated;
+    for (let i = 0; i < n; i++) scratch16[i] = b[p + 1 + i] as number;
+    if ((len & 7) !== 0) scratch16[n - 1] = (scratch16[n - 1] as number) & (0xff << (8 - (len & 7)));
+    const prefix = formatIpv6(scratch16, 0, n);
+    out.push(addPath ? { prefix, len, pathId } : { prefix, len });
+    p += 1 + n;
+  }
+  return NlriStatus.Ok;
+}
+
+/** Encoded size of one prefix. */
+export function prefixSize(p: Prefix, addPath: boolean): number {
+  return (addPath ? 5 : 1) + ((p.len + 7) >> 3);
+}
+
+/**
+ * Writes one prefix at `pos`; returns the new position, or -1 when it would pass `limit`
+ * (nothing written). Throws EncodeError for an invalid prefix (bad text or length).
+ */
+export function writePrefix(p: Prefix, bits: 32 | 128, addPath: boolean, buf: Uint8Array, pos: number, limit: number): number {
+  const len = p.len;
+  if (!Number.isInteger(len) || len < 0 || len > bits) throw new EncodeError(`prefix length ${len} out of range`);
+  const n = (len + 7) >> 3;
+  const need = (addPath ? 5 : 1) + n;
+  if (pos + need > limit) return -1;
+  const ok = bits === 32 ? parseIpv4Into(p.prefix, scratch16, 0) : parseIpv6Into(p.prefix, scratch16, 0);
+  if (!ok) throw new EncodeError(`invalid ${bits === 32 ? 'IPv4' : 'IPv6'} prefix ${p.prefix}`);
+  if (addPath) {
+    const id = p.pathId ?? 0;
+    buf[pos++] = (id >>> 24) & 0xff;
+    buf[pos++] = (id >>> 16) & 0xff;
+    buf[pos++] = (id >>> 8) & 0xff;
+    buf[pos++] = id & 0xff;
+  }
+  buf[pos++] = len;
+  for (let i = 0; i < n; i++) buf[pos + i] = scratch16[i] as number;
+  if ((len & 7) !== 0) buf[pos + n - 1] = (buf[pos + n - 1] as number) & (0xff << (8 - (len & 7)));
+  return pos + n;
+}
+
+/** Writes all prefixes; throws EncodeError if they pass `limit`. Returns the new position. */
+export function writePrefixes(
+  list: readonly Prefix[],
+  bits: 32 | 128,
+  addPath: boolean,
+  buf: Uint8Array,
+  pos: number,
+  limit: number,
+): number {
+  let p = pos;
+  for (let i = 0; i < list.length; i++) {
+    const next = writePrefix(list[i] as Prefix, bits, addPath, buf, p, limit);
+    if (next < 0) throw new EncodeError('message too long for its prefixes');
+    p = next;
+  }
+  return p;
+}

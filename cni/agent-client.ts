@@ -1,0 +1,177 @@
+/**
+ * The plugins' client for the agent's IPAM socket (protocol: agent/ipam-service/protocol.ts).
+ * One connection per plugin run; every request has a deadline. Anything that keeps us from an
+ * answer (no socket, connection refused, permission, timeout, connection closed early) is CNI
+ * code 11 "try again later" naming the socket; the agent's own failures map by kind.
+ */
+import { connect, type Socket } from 'node:net';
+import type { Clock } from '../agent/common/clock.js';
+import {
+  type AgentRequest,
+  type AgentResponse,
+  encodeLine,
+  MAX_LINE_BYTES,
+  PROTOCOL_VERSION,
+  type WireAssignment,
+  type WireError,
+} from '../agent/ipam-service/protocol.js';
+import { CniCode, CniError } from './errors.js';
+
+/** What the commands need from IPAM (the fake in tests implements the same). */
+export interface IpamClient {
+  assign(req: {
+    handle: string;
+    num4: number;
+    num6: number;
+    pools?: string[];
+    ips?: string[];
+    attrs?: Record<string, string>;
+    /** Reserve and return the pools' gateways (petrel-ipam for ptp/bridge). */
+    gateways?: boolean;
+  }): Promise<WireAssignment[]>;
+  release(handle: string): Promise<string[]>;
+  get(handle: string): Promise<WireAssignment[]>;
+  status(): Promise<void>;
+  gc(prefix: string, keep: string[]): Promise<string[]>;
+  close(): void;
+}
+
+/** Maps an agent-side error to the CNI error the runtime sees. */
+export function wireToCniError(e: WireError, socket: string): CniError {
+  switch (e.kind) {
+    case 'unavailable':
+    case 'retries-exhausted':
+    case 'conflict':
+      return new CniError(CniCode.TryAgainLater, 'IPAM datastore unavailable, try again later', e.message);
+    case 'invalid':
+    case 'not-found':
+    case 'in-use':
+      return new CniError(CniCode.InvalidNetworkConfig, 'IPAM request rejected', e.message);
+    case 'exhausted':
+      return new CniError(CniCode.PoolExhausted, 'no free address in the IP pools', e.message);
+    default:
+      return new CniError(CniCode.Internal, `petrel-agent error (${e.kind}) at ${socket}`, e.message);
+  }
+}
+
+type AnyReq = AgentRequest extends infer R ? (R extends unknown ? Omit<R, 'v' | 'id'> : never) : never;
+type OkResponse = Extract<AgentResponse, { ok: true }>;
+
+export class AgentClient implements IpamClient {
+  private sock: Socket | undefined;
+  private connecting: Promise<Socket> | undefined;
+  private nextId = 1;
+  private buf = '';
+  private readonly waiting: { id: number; resolve: (r: AgentResponse) => void; reject: (e: Error) => void }[] = [];
+  private failed: CniError | undefined;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly timeoutMs: number,
+    private readonly clock: Clock,
+  ) {}
+
+  private unreachable(why: string, cause?: unknown): CniError {
+    return new CniError(
+      CniCode.TryAgainLater,
+      `petrel-agent is not reachable at ${this.socketPath}`,
+      `${why}; is petrel-agent running on this node?`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  private fail(err: CniError): void {
+    this.failed ??= err;
+    for (const w of this.waiting.splice(0)) w.reject(err);
+    this.sock?.destroy();
+  }
+
+  private open(): Promise<Socket> {
+    this.connecting ??= new Promise<Socket>((resolve, reject) => {
+      const s = connect(this.socketPath);
+      s.setEncoding('utf8');
+      s.once('connect', () => {
+        this.sock = s;
+        resolve(s);
+      });
+      s.on('error', (err: NodeJS.ErrnoException) => {
+        const e = this.unreachable(err.code ?? err.message, err);
+        this.fail(e);
+        reject(e);
+      });
+      s.on('close', () => this.fail(this.unreachable('connection closed by the agent')));
+      s.on('data', (chunk: string) => this.onData(chunk));
+    });
+    return this.connecting;
+  }
+
+  private onData(chunk: string): void {
+    this.buf += chunk;
+    if (this.buf.length > MAX_LINE_BYTES) {
+      this.fail(this.unreachable('response too long'));
+      return;
+    }
+    for (let nl = this.buf.indexOf('\n'); nl >= 0; nl = this.buf.indexOf('\n')) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + 1);
+      let res: AgentResponse;
+      try {
+        res = JSON.parse(line) as AgentResponse;
+      } catch {
+        this.fail(this.unreachable('agent sent a malformed response'));
+        return;
+      }
+      const w = this.waiting.shift();
+      if (w) w.resolve(res);
+    }
+  }
+
+  private async call(req: AnyReq): Promise<OkResponse> {
+    if (this.failed) throw this.failed;
+    const sock = await this.open();
+    const id = this.nextId++;
+    const full = { v: PROTOCOL_VERSION, id, ...req } as AgentRequest;
+    const res = await new Promise<AgentResponse>((resolve, reject) => {
+      const timer = this.clock.setTimer(this.timeoutMs, () => {
+        this.fail(this.unreachable(`no answer within ${this.timeoutMs} ms`));
+      });
+      this.waiting.push({
+        id,
+        resolve: (r) => {
+          timer.cancel();
+          resolve(r);
+        },
+        reject: (e) => {
+          timer.cancel();
+          reject(e);
+        },
+      });
+      sock.write(encodeLine(full));
+    });
+    if (!res.ok) throw wireToCniError(res.error, this.socketPath);
+    return res;
+  }
+
+  async assign(req: Parameters<IpamClient['assign']>[0]): Promise<WireAssignment[]> {
+    return (await this.call({ op: 'assign', ...req })).assignments ?? [];
+  }
+  async release(handle: string): Promise<string[]> {
+    return (await this.call({ op: 'release', handle })).released ?? [];
+  }
+  async get(handle: string): Promise<WireAssignment[]> {
+    return (await this.call({ op: 'get', handle })).assignments ?? [];
+  }
+  async status(): Promise<void> {
+    await this.call({ op: 'status' });
+  }
+  async gc(prefix: string, keep: string[]): Promise<string[]> {
+    return (await this.call({ op: 'gc', prefix, keep })).released ?? [];
+  }
+  close(): void {
+    const s = this.sock;
+    this.failed ??= this.unreachable('client closed');
+    s?.removeAllListeners('close');
+    s?.end();
+    s?.destroy();
+  }
+}

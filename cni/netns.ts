@@ -1,0 +1,175 @@
+/**
+ * The netns boundary (STYLE §5): Node cannot switch a thread's network namespace, so everything
+ * inside a pod's netns runs in a child process, `nsenter --net=<path> ip -batch -`. Work in the
+ * plugin's own namespace (the node's) runs `ip -batch -` directly, and sysctls are written under
+ * /proc/sys/net, which always shows the namespace of the process reading it.
+ *
+ * One `ip -batch` per namespace per step keeps process starts (the dominant cost) to two per ADD.
+ * iproute2 stops a batch at the first failing line and reports "Command failed -:N", so the
+ * error says which line failed; `IpError.kind` classifies the kernel's answer once, here.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+
+export type IpErrorKind = 'not-found' | 'exists' | 'netns-missing' | 'other';
+
+export class IpError extends Error {
+  override readonly name = 'IpError';
+  constructor(
+    readonly kind: IpErrorKind,
+    /** 1-based batch line that failed (0 when unknown), and that line's text. */
+    readonly line: number,
+    readonly command: string,
+    readonly stderr: string,
+  ) {
+    super(`ip ${command}: ${stderr.trim() || kind}`);
+  }
+}
+
+export interface NetnsExec {
+  /** `ip -batch -` in the plugin's own (node) netns. Rejects with IpError. */
+  hostBatch(lines: string[]): Promise<void>;
+  /** `ip -batch -` inside the netns at `netnsPath`. Rejects with IpError. */
+  podBatch(netnsPath: string, lines: string[]): Promise<void>;
+  /** `ip -json [-6] -batch -` in the node netns: one parsed JSON value per line. */
+  hostQuery(lines: string[], family?: 4 | 6): Promise<unknown[]>;
+  /** `ip -json [-6] -batch -` inside `netnsPath`. */
+  podQuery(netnsPath: string, lines: string[], family?: 4 | 6): Promise<unknown[]>;
+  /** Writes /proc/sys/net/<key> in the node netns, e.g. key "ipv4/conf/petrX/proxy_arp". */
+  hostSysctl(key: string, value: string): Promise<void>;
+  /** Whether a link exists in the node netns (no process: /proc/sys/net/ipv{4,6}/conf/<name>). */
+  hostLinkExists(name: string): boolean;
+  /** Whether the netns path exists. */
+  netnsExists(path: string): boolean;
+  /** MTU of the interface holding the default route, or undefined. */
+  hostMtu(): number | undefined;
+}
+
+export function classifyIpError(stderr: string): IpErrorKind {
+  if (/cannot open .*No such file|Cannot open network namespace|No such file or directory/i.test(stderr)) {
+    return 'netns-missing';
+  }
+  if (/File exists/i.test(stderr)) return 'exists';
+  if (/Cannot find device|does not exist|No such device|No such process|Cannot assign requested address/i.test(stderr)) {
+    return 'not-found';
+  }
+  return 'other';
+}
+
+function run(argv: string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = argv;
+    const p = spawn(cmd as string, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    p.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    p.stdin.on('error', () => {
+      /* the process may exit before reading everything (failed batch) */
+    });
+    p.stdin.end(input);
+  });
+}
+
+function errorOf(stderr: string, lines: string[]): IpError {
+  const m = /Command failed -:(\d+)/.exec(stderr);
+  const line = m ? Number(m[1]) : 0;
+  return new IpError(classifyIpError(stderr), line, lines[line - 1] ?? lines.join('; '), stderr);
+}
+
+/** Locations of the tools; absolute so the plugin works with the runtime's minimal PATH. */
+export interface Iproute2Paths {
+  ip: string;
+  nsenter: string;
+}
+
+function which(cands: string[]): string {
+  return cands.find((c) => existsSync(c)) ?? (cands[0] as string);
+}
+
+export function defaultPaths(): Iproute2Paths {
+  return {
+    ip: which(['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip']),
+    nsenter: which(['/usr/bin/nsenter', '/bin/nsenter', '/usr/sbin/nsenter']),
+  };
+}
+
+/** The real NetnsExec: iproute2 + nsenter (util-linux) + /proc. */
+export class Iproute2Netns implements NetnsExec {
+  constructor(private readonly paths: Iproute2Paths = defaultPaths()) {}
+
+  private async batch(prefix: string[], lines: string[], json: boolean, family?: 4 | 6): Promise<string> {
+    const argv = [...prefix, this.paths.ip, ...(json ? ['-json'] : []), ...(family ? [`-${family}`] : []), '-batch', '-'];
+    const r = await run(argv, `${lines.join('\n')}\n`);
+    if (r.code !== 0) throw errorOf(r.stderr, lines);
+    return r.stdout;
+  }
+
+  private inNetns(path: string): string[] {
+    return [this.paths.nsenter, `--net=${path}`];
+  }
+
+  async hostBatch(lines: string[]): Promise<void> {
+    await this.batch([], lines, false);
+  }
+  async podBatch(netnsPath: string, lines: string[]): Promise<void> {
+    await this.batch(this.inNetns(netnsPath), lines, false);
+  }
+  async hostQuery(lines: string[], family?: 4 | 6): Promise<unknown[]> {
+    return parseJsonLines(await this.batch([], lines, true, family));
+  }
+  async podQuery(netnsPath: string, lines: string[], family?: 4 | 6): Promise<unknown[]> {
+    return parseJsonLines(await this.batch(this.inNetns(netnsPath), lines, true, family));
+  }
+  async hostSysctl(key: string, value: string): Promise<void> {
+    writeFileSync(`/proc/sys/net/${key}`, value);
+  }
+  hostLinkExists(name: string): boolean {
+    return existsSync(`/proc/sys/net/ipv4/conf/${name}`) || existsSync(`/proc/sys/net/ipv6/conf/${name}`);
+  }
+  netnsExists(path: string): boolean {
+    return existsSync(path);
+  }
+  hostMtu(): number | undefined {
+    return detectHostMtu();
+  }
+}
+
+/** `ip -json -batch` prints one JSON document per command; empty output lines are skipped. */
+export function parseJsonLines(out: string): unknown[] {
+  return out
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as unknown);
+}
+
+/**
+ * The MTU of the interface that holds the IPv4 default route (/proc/net/route), read from
+ * /sys/class/net/<if>/mtu; undefined when there is no default route or it cannot be read.
+ */
+export function detectHostMtu(): number | undefined {
+  try {
+    const route = readFileSync('/proc/net/route', 'utf8');
+    for (const line of route.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1] === '00000000' && f[7] === '00000000' && f[0]) {
+        // /sys shows the namespace that mounted it; /proc/sys/net always shows ours (IPv6 MTU
+        // equals the link MTU unless lowered by a router advertisement), so prefer it when present.
+        for (const f2 of [`/proc/sys/net/ipv6/conf/${f[0]}/mtu`, `/sys/class/net/${f[0]}/mtu`]) {
+          if (!existsSync(f2)) continue;
+          const mtu = Number(readFileSync(f2, 'utf8').trim());
+          if (Number.isInteger(mtu) && mtu >= 68) return mtu;
+        }
+      }
+    }
+  } catch {
+    /* fall through */
+  }
+  return undefined;
+}

@@ -1,0 +1,102 @@
+/**
+ * A separate allocator process for the IPAM concurrency and fault tests. It assigns and releases
+ * addresses against a real etcd and prints one JSON report on stdout:
+ *   { held: { [handle]: ip[] }, uncertain: handle[], assigned, released, failures: { [kind]: n } }
+ * `uncertain` lists held handles whose last release failed (it may or may not have been applied).
+ * Usage: node ipam-worker.js ENDPOINT WORKER_ID NODE OPS SEED [TIMEOUT_MS]
+ * Like kubelet, a failed assignment is followed by a release of its handle (CNI DEL), retried
+ * until etcd answers, so an ambiguous commit (applied, but the answer lost) leaks nothing.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { systemClock } from '../../agent/common/clock.js';
+import { silentLogger } from '../../agent/common/log.js';
+import { IpamError, openEtcdIpam } from '../../ipam-etcd/index.js';
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function main() {
+  const [endpoint, id, node, opsS, seedS, timeoutS] = process.argv.slice(2);
+  const ops = Number(opsS);
+  const rand = mulberry32(Number(seedS));
+  const { ipam, close } = await openEtcdIpam({
+    endpoints: [endpoint!],
+    timeoutMs: Number(timeoutS ?? 3000),
+    log: silentLogger,
+    clock: systemClock,
+  });
+  const held = new Map<string, string[]>();
+  const failures: Record<string, number> = {};
+  const uncertain = new Set<string>();
+  let assigned = 0;
+  let released = 0;
+  const fail = (err: unknown) => {
+    const kind = err instanceof IpamError ? err.kind : 'other';
+    failures[kind] = (failures[kind] ?? 0) + 1;
+    if (!(err instanceof IpamError)) process.stderr.write(`worker ${id}: ${String(err)}\n`);
+  };
+  const releaseUntilDone = async (handle: string) => {
+    for (;;) {
+      try {
+        await ipam.releaseByHandle(handle);
+        return;
+      } catch (err) {
+        fail(err);
+        await delay(100);
+      }
+    }
+  };
+  for (let i = 0; i < ops; i++) {
+    const handles = [...held.keys()];
+    if (handles.length > 0 && rand() < 0.45) {
+      const h = handles[Math.floor(rand() * handles.length)]!;
+      try {
+        const r = await ipam.releaseByHandle(h);
+        released += r.length;
+        held.delete(h);
+        uncertain.delete(h);
+      } catch (err) {
+        fail(err);
+        uncertain.add(h);
+      }
+    } else {
+      const h = `w${id}-${i}`;
+      try {
+        const got = await ipam.autoAssign({
+          handle: h,
+          node: node!,
+          num4: 1,
+          attrs: { pod: `pod-${id}-${i}`, namespace: 'conc' },
+        });
+        held.set(
+          h,
+          got.map((a) => a.ip),
+        );
+        assigned += got.length;
+      } catch (err) {
+        fail(err);
+        await releaseUntilDone(h);
+      }
+    }
+  }
+  await close();
+  process.stdout.write(
+    `${JSON.stringify({ held: Object.fromEntries(held), uncertain: [...uncertain], assigned, released, failures })}\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`worker crashed: ${String(err)}\n`);
+    process.exit(1);
+  },
+);

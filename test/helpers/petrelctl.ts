@@ -1,0 +1,40 @@
+/** Runs the built bin/petrelctl (the bundle operators run) and captures its output. */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const PETRELCTL = `${ROOT}bin/petrelctl`;
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(
+      cmd,
+      args,
+      { env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+export function petrelctl(endpoint: string, ...args: string[]): Promise<RunResult> {
+  return run(PETRELCTL, ['--etcd-endpoints', endpoint, ...args]);
+}
+
+/** Node script path of a compiled test helper, e.g. helperScript('ipam-worker'). */
+export function helperScript(name: string): string {
+  return `${ROOT}dist/test/helpers/${name}.js`;
+}
