@@ -302,3 +302,36 @@ test('check detects handle index drift and affinity mismatch', async () => {
     .sort();
   assert.deepEqual(kinds, ['block-affinity-mismatch', 'handle-count-mismatch', 'handle-points-at-nothing']);
 });
+
+test('concurrent callers on one node are merged into few block transactions (group commit)', async () => {
+  const { store, ipam } = setup();
+  await ipam.addPool({ name: 'p', cidr: '10.0.0.0/16' });
+  await ipam.autoAssign({ handle: 'warm', node: 'n1', num4: 1 });
+  const commitsBefore = store.calls.filter((c) => c.op === 'commit').length;
+  const got = await Promise.all(
+    Array.from({ length: 16 }, (_, i) => ipam.autoAssign({ handle: `h${i}`, node: 'n1', num4: 1 })),
+  );
+  const ips = got.flat().map((a) => a.ip);
+  assert.equal(new Set(ips).size, 16);
+  const commits = store.calls.filter((c) => c.op === 'commit').length - commitsBefore;
+  assert.ok(commits <= 2, `16 assignments took ${commits} commits`);
+  const rel = await Promise.all(Array.from({ length: 16 }, (_, i) => ipam.releaseByHandle(`h${i}`)));
+  assert.deepEqual(rel.flat().sort(), [...ips].sort());
+  await assertClean(store);
+});
+
+test('a failing batch rejects every caller in it and leaves nothing assigned', async () => {
+  const { store, ipam } = setup();
+  await ipam.addPool({ name: 'p', cidr: '10.0.0.0/16' });
+  await ipam.autoAssign({ handle: 'warm', node: 'n1', num4: 1 });
+  store.failNext('commit', new IpamError('unavailable', 'etcd down'));
+  const results = await Promise.allSettled(
+    Array.from({ length: 4 }, (_, i) => ipam.autoAssign({ handle: `f${i}`, node: 'n1', num4: 1 })),
+  );
+  assert.ok(results.some((r) => r.status === 'rejected'));
+  for (const [i, r] of results.entries()) {
+    const held = await ipam.ipsByHandle(`f${i}`);
+    assert.equal(held.length, r.status === 'fulfilled' ? 1 : 0);
+  }
+  await assertClean(store);
+});

@@ -20,6 +20,7 @@
 
 import { type Clock, sleep } from '../agent/common/clock.js';
 import type { Logger } from '../agent/common/log.js';
+import { Batcher } from './batch.js';
 import {
   assign,
   assignOrdinal,
@@ -72,6 +73,32 @@ export interface IpamOptions {
   log: Logger;
   /** Conflicts tolerated per record write before RetriesExhausted (default 40). */
   maxRetries?: number;
+  /**
+   * How long pools, IPAM config, node labels and a node's affinity list may be served from memory
+   * (default 1000 ms; 0 = always read). Blocks are cached until a write conflicts. Staleness is
+   * safe: every write is compare-and-swap, and a conflict drops the cached copy.
+   */
+  cacheTtlMs?: number;
+  /** Most assignment requests merged into one block transaction (default 32). */
+  maxBatch?: number;
+}
+
+/** One caller waiting for addresses from its node's affine blocks (see affineAssign). */
+interface AffineRequest {
+  num: number;
+  handle: string;
+  owner: AllocationAttrs;
+  usable: Pool[];
+  got: Assignment[];
+  resolve: (got: Assignment[]) => void;
+  reject: (err: unknown) => void;
+}
+
+/** One caller releasing everything a handle holds in one block. */
+interface ReleaseRequest {
+  handle: string;
+  resolve: (ips: string[]) => void;
+  reject: (err: unknown) => void;
 }
 
 interface Versioned<T> {
@@ -85,6 +112,17 @@ export class Ipam implements IpamApi {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly maxRetries: number;
+  private readonly cacheTtlMs: number;
+  private readonly maxBatch: number;
+  /** Block key → last value and mod revision we read or wrote. */
+  private readonly blockCache = new Map<string, { value: string; rev: string }>();
+  private readonly ttlCache = new Map<string, { at: number; value: Promise<unknown> }>();
+  /** Callers waiting for affine addresses, per node and family (key `node/family`). */
+  private readonly assignBatches: Batcher<AffineRequest>;
+  /** Callers releasing a handle's addresses, per block CIDR. */
+  private readonly releaseBatches: Batcher<ReleaseRequest>;
+  /** Per node: serialises block claims made by this process. */
+  private readonly claimLocks = new Map<string, Promise<unknown>>();
 
   constructor(
     readonly store: IpamStore,
@@ -93,6 +131,60 @@ export class Ipam implements IpamApi {
     this.clock = opts.clock;
     this.log = opts.log;
     this.maxRetries = opts.maxRetries ?? 40;
+    this.cacheTtlMs = opts.cacheTtlMs ?? 1000;
+    this.maxBatch = opts.maxBatch ?? 32;
+    this.assignBatches = new Batcher(this.maxBatch, (key, batch) =>
+      this.drainAssign(key.slice(0, key.lastIndexOf('/')), batch),
+    );
+    this.releaseBatches = new Batcher(this.maxBatch, (cidr, batch) => this.drainRelease(cidr, batch));
+  }
+
+  // ---------------------------------------------------------------- caches
+
+  /** `fn()` shared by callers for cacheTtlMs (a failed read is not cached). */
+  private cached<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const now = this.clock.now();
+    const hit = this.ttlCache.get(key);
+    if (hit && now - hit.at < this.cacheTtlMs) return hit.value as Promise<T>;
+    const value = fn();
+    if (this.cacheTtlMs > 0) {
+      this.ttlCache.set(key, { at: now, value });
+      value.catch(() => this.ttlCache.delete(key));
+    }
+    return value;
+  }
+
+  private invalidate(key: string): void {
+    this.ttlCache.delete(key);
+  }
+
+  /**
+   * Every write goes through here: on success the written blocks are cached with their new
+   * revision; on a conflict the cached copies of everything it compared are dropped.
+   */
+  private async commit(conds: Cond[], writes: Write[]): Promise<string> {
+    let rev: string;
+    try {
+      rev = await this.store.commit(conds, writes);
+    } catch (err) {
+      for (const c of conds) this.blockCache.delete(c.key);
+      for (const w of writes) this.blockCache.delete(w.key);
+      throw err;
+    }
+    for (const w of writes) {
+      if (!w.key.startsWith(keys.blocks)) continue;
+      if ('delete' in w) this.blockCache.delete(w.key);
+      else this.blockCache.set(w.key, { value: w.value, rev });
+    }
+    return rev;
+  }
+
+  /** The block as last seen by this process (read from etcd when not cached). */
+  private async readBlockCached(cidr: string): Promise<Versioned<Block> | null> {
+    const key = keys.block(cidr);
+    const hit = this.blockCache.get(key);
+    if (hit) return { value: parseBlock(key, hit.value), rev: hit.rev };
+    return this.readBlock(cidr);
   }
 
   // ---------------------------------------------------------------- reads
@@ -116,9 +208,17 @@ export class Ipam implements IpamApi {
     return kv ? parseNode(kv.key, kv.value).labels : {};
   }
 
+  /** Reads a block from etcd (and refreshes this process's cached copy). */
   async readBlock(cidr: string): Promise<Versioned<Block> | null> {
-    const kv = await this.store.get(keys.block(cidr));
-    return kv ? { value: parseBlock(kv.key, kv.value), rev: kv.modRevision } : null;
+    const key = keys.block(cidr);
+    const kv = await this.store.get(key);
+    if (!kv) {
+      this.blockCache.delete(key);
+      return null;
+    }
+    const value = parseBlock(kv.key, kv.value);
+    this.blockCache.set(key, { value: kv.value, rev: kv.modRevision });
+    return { value, rev: kv.modRevision };
   }
 
   private async readHandle(id: string): Promise<Versioned<Handle> | null> {
@@ -141,10 +241,10 @@ export class Ipam implements IpamApi {
   // ---------------------------------------------------------------- retry
 
   /** Runs `fn` until it does not throw ConflictError, at most maxRetries+1 times, with jittered backoff. */
-  private async retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async retrying<T>(what: string, fn: (attempt: number) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await fn();
+        return await fn(attempt);
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
         if (attempt >= this.maxRetries) {
@@ -177,9 +277,9 @@ export class Ipam implements IpamApi {
       }
     }
     const [pools, cfg, labels] = await Promise.all([
-      this.readPools(),
-      this.readConfig(),
-      this.readNodeLabels(args.node),
+      this.cached('pools', () => this.readPools()),
+      this.cached('config', () => this.readConfig()),
+      this.cached(`labels/${args.node}`, () => this.readNodeLabels(args.node)),
     ]);
     const done: Assignment[] = [];
     try {
@@ -213,26 +313,17 @@ export class Ipam implements IpamApi {
     const inUsable = (cidr: string) => poolOf(usable, cidr);
     let blockLimitHit = false;
 
-    // 1. The node's own blocks, then 2. new blocks claimed for the node.
+    // 1. The node's own blocks (requests from concurrent callers merged into one transaction per
+    //    block), then 2. a new block claimed for the node, and again.
     for (let round = 0; out.length < num && round < 64; round++) {
-      const affs = await this.nodeAffinities(args.node);
-      const confirmed = affs.filter((a) => a.state === 'confirmed');
-      for (const a of confirmed) {
-        if (out.length >= num) break;
-        const pool = inUsable(a.cidr);
-        if (!pool) continue;
-        out.push(...(await this.assignFromBlock(a.cidr, pool, num - out.length, args.handle, owner, args.node)));
-      }
+      out.push(...(await this.affineAssign(args.node, family, usable, num - out.length, args.handle, owner)));
       if (out.length >= num) break;
-      if (confirmed.length >= maxBlocks) {
+      const claim = await this.claimForNode(args.node, family, usable, maxBlocks);
+      if (claim === 'limit') {
         blockLimitHit = true;
         break;
       }
-      const candidate = await this.findFreeBlock(usable, args.node);
-      if (!candidate) break;
-      const claimed = await this.claimBlock(candidate.cidr, args.node);
-      this.log.info({ node: args.node, block: candidate.cidr, claimed }, 'block claim');
-      // Claimed or lost to another node: either way the next round re-reads the affinities.
+      if (claim === 'none') break;
     }
 
     // 3. Borrow from other nodes' blocks, unless strict affinity forbids it or the cap was hit.
@@ -265,6 +356,121 @@ export class Ipam implements IpamApi {
       throw err;
     }
     return out;
+  }
+
+  /**
+   * Assigns up to `num` addresses from the node's confirmed, usable blocks. Concurrent callers for
+   * the same node and family queue up; one drain loop serves them, merging up to maxBatch requests
+   * into a single transaction per block (the block plus every handle involved). Without this,
+   * concurrent callers on one node all race for the same block and mostly lose (CAS conflicts).
+   * Resolves with what could be assigned (possibly fewer than `num`, possibly none).
+   */
+  private affineAssign(
+    node: string,
+    family: IpFamily,
+    usable: Pool[],
+    num: number,
+    handle: string,
+    owner: AllocationAttrs,
+  ): Promise<Assignment[]> {
+    return new Promise<Assignment[]>((resolve, reject) => {
+      this.assignBatches.push(`${node}/${family}`, { num, handle, owner, usable, got: [], resolve, reject });
+    });
+  }
+
+  private async drainAssign(node: string, batch: AffineRequest[]): Promise<void> {
+    try {
+      const affs = await this.cached(`affinities/${node}`, () => this.nodeAffinities(node));
+      for (const a of affs) {
+        if (a.state !== 'confirmed') continue;
+        if (!batch.some((r) => r.got.length < r.num && poolOf(r.usable, a.cidr))) continue;
+        await this.assignBatchFromBlock(node, a.cidr, batch);
+        if (batch.every((r) => r.got.length >= r.num)) break;
+      }
+      for (const r of batch) r.resolve(r.got);
+    } catch (err) {
+      // The callers never learn of addresses already committed for them: hand those back here.
+      const stranded = batch.flatMap((r) => r.got.map((a) => a.ip));
+      if (stranded.length) {
+        await this.releaseIps(stranded).catch((e: unknown) =>
+          this.log.warn({ err: e, ips: stranded }, 'rollback failed'),
+        );
+      }
+      for (const r of batch) r.reject(err);
+    }
+  }
+
+  /** One transaction per attempt: as many of the batch's outstanding addresses as the block has. */
+  private async assignBatchFromBlock(node: string, cidr: string, batch: AffineRequest[]): Promise<void> {
+    await this.retrying(`assign from ${cidr}`, async (attempt) => {
+      const blk = attempt === 0 ? await this.readBlockCached(cidr) : await this.readBlock(cidr);
+      if (!blk || blk.value.affinity !== hostAffinity(node) || freeCount(blk.value) === 0) return;
+      let block = blk.value;
+      const takes: { r: AffineRequest; pool: Pool; ordinals: number[] }[] = [];
+      for (const r of batch) {
+        const pool = poolOf(r.usable, cidr);
+        const want = r.num - r.got.length;
+        if (!pool || want <= 0 || freeCount(block) === 0) continue;
+        const t = assign(block, want, r.handle, r.owner, this.clock.wallNow());
+        block = t.block;
+        takes.push({ r, pool, ordinals: t.ordinals });
+      }
+      if (takes.length === 0) return;
+      const perHandle = new Map<string, number>();
+      for (const t of takes) perHandle.set(t.r.handle, (perHandle.get(t.r.handle) ?? 0) + t.ordinals.length);
+      // Handles of new pods do not exist yet: assume so first, read them only after a conflict.
+      const handles = await Promise.all(
+        [...perHandle.keys()].map(async (id) => [id, attempt === 0 ? null : await this.readHandle(id)] as const),
+      );
+      const conds: Cond[] = [{ key: keys.block(cidr), modRevision: blk.rev }];
+      const writes: Write[] = [{ key: keys.block(cidr), value: serialize(bumpSequence(block)) }];
+      for (const [id, h] of handles) {
+        const hw = handleWrite(id, h, { [cidr]: perHandle.get(id) ?? 0 });
+        if (hw) {
+          conds.push(hw.cond);
+          writes.push(hw.write);
+        }
+      }
+      await this.commit(conds, writes);
+      for (const t of takes) t.r.got.push(...t.ordinals.map((o) => toAssignment(ordinalToIp(block, o), cidr, t.pool)));
+    });
+  }
+
+  /**
+   * Claims one more block for the node, one claim at a time per node in this process. Returns
+   * 'ok' when the node (now) has affine space to try again, 'limit' at the block cap, 'none' when
+   * the usable pools have no unclaimed block left.
+   */
+  private async claimForNode(node: string, family: IpFamily, usable: Pool[], maxBlocks: number) {
+    const prev = this.claimLocks.get(node) ?? Promise.resolve();
+    const run = prev
+      .catch(() => {})
+      .then(async (): Promise<'ok' | 'limit' | 'none'> => {
+        this.invalidate(`affinities/${node}`);
+        const affs = (await this.cached(`affinities/${node}`, () => this.nodeAffinities(node))).filter(
+          (a) => a.state === 'confirmed',
+        );
+        // Another caller may have claimed a block while we waited for the lock.
+        const mine = affs.filter((a) => poolOf(usable, a.cidr));
+        const blocks = await Promise.all(mine.map((a) => this.readBlock(a.cidr)));
+        if (blocks.some((b) => b && b.value.affinity === hostAffinity(node) && freeCount(b.value) > 0)) return 'ok';
+        if (affs.length >= maxBlocks) return 'limit';
+        for (let tries = 0; tries < 16; tries++) {
+          const candidate = await this.findFreeBlock(usable, node);
+          if (!candidate) return 'none';
+          const claimed = await this.claimBlock(candidate.cidr, node);
+          this.log.info({ node, family, block: candidate.cidr, claimed }, 'block claim');
+          if (claimed) return 'ok';
+        }
+        return 'none';
+      });
+    this.claimLocks.set(node, run);
+    try {
+      return await run;
+    } finally {
+      this.invalidate(`affinities/${node}`);
+      if (this.claimLocks.get(node) === run) this.claimLocks.delete(node);
+    }
   }
 
   /**
@@ -307,7 +513,7 @@ export class Ipam implements IpamApi {
       conds.push(hw.cond);
       writes.push(hw.write);
     }
-    await this.store.commit(conds, writes);
+    await this.commit(conds, writes);
   }
 
   /** A block CIDR in the usable pools with no block record yet, starting at a node-specific offset. */
@@ -340,7 +546,7 @@ export class Ipam implements IpamApi {
         const blk = await this.readBlock(cidr);
         if (blk?.value.affinity === hostAffinity(node)) return true;
       }
-      const pendingRev = await this.store.commit(
+      const pendingRev = await this.commit(
         [{ key: affKey, modRevision: cur ? cur.modRevision : null }],
         [{ key: affKey, value: serialize({ state: 'pending' }) }],
       );
@@ -348,7 +554,7 @@ export class Ipam implements IpamApi {
       // pending affinity is untouched.
       const block = newBlock(cidr, hostAffinity(node), this.clock.wallNow() * 1000);
       try {
-        await this.store.commit(
+        await this.commit(
           [
             { key: keys.block(cidr), modRevision: null },
             { key: affKey, modRevision: pendingRev },
@@ -364,7 +570,7 @@ export class Ipam implements IpamApi {
       }
       const existing = await this.readBlock(cidr);
       if (existing?.value.affinity === hostAffinity(node)) {
-        await this.store.commit(
+        await this.commit(
           [{ key: affKey, modRevision: pendingRev }],
           [{ key: affKey, value: serialize({ state: 'confirmed' }) }],
         );
@@ -372,11 +578,11 @@ export class Ipam implements IpamApi {
       }
       if (!existing) throw new ConflictError(affKey); // our pending affinity changed: start over
       // Another node owns the block: withdraw our pending claim.
-      await this.store
-        .commit([{ key: affKey, modRevision: pendingRev }], [{ key: affKey, delete: true }])
-        .catch((e: unknown) => {
+      await this.commit([{ key: affKey, modRevision: pendingRev }], [{ key: affKey, delete: true }]).catch(
+        (e: unknown) => {
           if (!(e instanceof ConflictError)) throw e;
-        });
+        },
+      );
       return false;
     });
   }
@@ -420,33 +626,57 @@ export class Ipam implements IpamApi {
     const released: string[] = [];
     for (const cidr of Object.keys(h.value.blocks)) {
       released.push(
-        ...(await this.retrying(`release ${handle} in ${cidr}`, async () => {
-          const [blk, hh] = await Promise.all([this.readBlock(cidr), this.readHandle(handle)]);
-          if (!hh || !(cidr in hh.value.blocks)) return [];
-          if (!blk) {
-            // The block is gone: only the stale handle entry remains.
-            const hw = handleWrite(handle, hh, { [cidr]: -(hh.value.blocks[cidr] ?? 0) });
-            if (hw) await this.store.commit([hw.cond], [hw.write]);
-            return [];
-          }
-          const r = releaseHandle(blk.value, handle);
-          const next = r.released.length ? afterRelease(r.block) : blk.value;
-          const conds: Cond[] = [{ key: keys.block(cidr), modRevision: blk.rev }];
-          const writes: Write[] = [];
-          if (r.released.length) writes.push(blockWrite(cidr, next));
-          // Whatever the count said, the handle holds nothing in this block any more.
-          const hw = handleWrite(handle, hh, { [cidr]: -(hh.value.blocks[cidr] ?? 0) });
-          if (hw) {
-            conds.push(hw.cond);
-            writes.push(hw.write);
-          }
-          await this.store.commit(conds, writes);
-          return r.released.map((x) => ordinalToIp(blk.value, x.ordinal));
+        ...(await new Promise<string[]>((resolve, reject) => {
+          this.releaseBatches.push(cidr, { handle, resolve, reject });
         })),
       );
     }
     this.log.debug({ handle, released }, 'released by handle');
     return released;
+  }
+
+  /** Releases the batch's handles from one block: one transaction (block + every handle). */
+  private async drainRelease(cidr: string, batch: ReleaseRequest[]): Promise<void> {
+    try {
+      const ids = [...new Set(batch.map((r) => r.handle))];
+      const out = await this.retrying(`release in ${cidr}`, async (attempt) => {
+        const [blk, ...hs] = await Promise.all([
+          attempt === 0 ? this.readBlockCached(cidr) : this.readBlock(cidr),
+          ...ids.map((id) => this.readHandle(id)),
+        ]);
+        const conds: Cond[] = [];
+        const writes: Write[] = [];
+        const ips = new Map<string, string[]>();
+        let block = blk?.value ?? null;
+        ids.forEach((id, i) => {
+          const hh = hs[i] ?? null;
+          if (!hh || !(cidr in hh.value.blocks)) return;
+          if (block) {
+            const r = releaseHandle(block, id);
+            block = r.block;
+            ips.set(
+              id,
+              r.released.map((x) => ordinalToIp(r.block, x.ordinal)),
+            );
+          }
+          // Whatever the count said, the handle holds nothing in this block any more.
+          const hw = handleWrite(id, hh, { [cidr]: -(hh.value.blocks[cidr] ?? 0) });
+          if (hw) {
+            conds.push(hw.cond);
+            writes.push(hw.write);
+          }
+        });
+        if (blk && block && block !== blk.value) {
+          conds.push({ key: keys.block(cidr), modRevision: blk.rev });
+          writes.push(blockWrite(cidr, afterRelease(block)));
+        }
+        if (writes.length) await this.commit(conds, writes);
+        return ips;
+      });
+      for (const r of batch) r.resolve(out.get(r.handle) ?? []);
+    } catch (err) {
+      for (const r of batch) r.reject(err);
+    }
   }
 
   async releaseIps(ips: string[]): Promise<string[]> {
@@ -491,7 +721,7 @@ export class Ipam implements IpamApi {
           writes.push(hw.write);
         }
       }
-      await this.store.commit(conds, writes);
+      await this.commit(conds, writes);
       return r.released.map((x) => ordinalToIp(blk.value, x.ordinal));
     });
   }
@@ -539,12 +769,10 @@ export class Ipam implements IpamApi {
         if (!ours) {
           if (a.state === 'confirmed' && blk) continue; // mismatch: reported by check, not guessed at here
           if (!opts.dryRun) {
-            await this.store
-              .commit(
-                [{ key: keys.affinity(node, a.cidr), modRevision: a.rev }],
-                [{ key: keys.affinity(node, a.cidr), delete: true }],
-              )
-              .catch(ignoreConflict);
+            await this.commit(
+              [{ key: keys.affinity(node, a.cidr), modRevision: a.rev }],
+              [{ key: keys.affinity(node, a.cidr), delete: true }],
+            ).catch(ignoreConflict);
           }
           continue;
         }
@@ -552,7 +780,7 @@ export class Ipam implements IpamApi {
         if (keepOne && owned[0]?.cidr === a.cidr) continue; // the node's last block stays
         if (!opts.dryRun) {
           try {
-            await this.store.commit(
+            await this.commit(
               [
                 { key: keys.block(a.cidr), modRevision: blk.rev },
                 { key: keys.affinity(node, a.cidr), modRevision: a.rev },
@@ -568,6 +796,7 @@ export class Ipam implements IpamApi {
           }
         }
         released.push(a.cidr);
+        this.invalidate(`affinities/${node}`);
         this.log.info({ node, block: a.cidr, dryRun: opts.dryRun ?? false }, 'released empty block');
       }
     }
@@ -578,13 +807,14 @@ export class Ipam implements IpamApi {
 
   async addPool(input: PoolInput): Promise<Pool> {
     const pool = validatePool(input);
+    this.invalidate('pools');
     return this.retrying(`add pool ${pool.name}`, async () => {
       const [kvs, epoch] = await Promise.all([this.store.list(keys.pools), this.store.get(keys.poolsEpoch)]);
       const pools = kvs.map((kv) => parsePool(kv.key, kv.value));
       if (pools.some((p) => p.name === pool.name)) throw new IpamError('invalid', `pool ${pool.name} already exists`);
       const clash = overlappingPools([...pools, pool]).find(([, b]) => b === pool);
       if (clash) throw new IpamError('invalid', `pool ${pool.cidr} overlaps pool ${clash[0].name} (${clash[0].cidr})`);
-      await this.store.commit(
+      await this.commit(
         [
           { key: keys.pool(pool.name), modRevision: null },
           { key: keys.poolsEpoch, modRevision: epoch ? epoch.modRevision : null },
@@ -600,12 +830,13 @@ export class Ipam implements IpamApi {
 
   /** Changes the mutable fields of a pool (disabled, natOutgoing, modes, nodeSelector). */
   async updatePool(name: string, change: Partial<Omit<PoolInput, 'name' | 'cidr' | 'blockSize'>>): Promise<Pool> {
+    this.invalidate('pools');
     return this.retrying(`update pool ${name}`, async () => {
       const kv = await this.store.get(keys.pool(name));
       if (!kv) throw new IpamError('not-found', `no pool named ${name}`);
       const cur = parsePool(kv.key, kv.value);
       const next = validatePool({ ...cur, ...stripUndefined(change) });
-      await this.store.commit(
+      await this.commit(
         [{ key: kv.key, modRevision: kv.modRevision }],
         [{ key: kv.key, value: JSON.stringify(next, null, 1) }],
       );
@@ -615,6 +846,7 @@ export class Ipam implements IpamApi {
 
   /** Removes a pool; refused while any address in it is assigned. Its empty blocks go with it. */
   async removePool(name: string): Promise<void> {
+    this.invalidate('pools');
     await this.retrying(`remove pool ${name}`, async () => {
       const [kv, epoch] = await Promise.all([this.store.get(keys.pool(name)), this.store.get(keys.poolsEpoch)]);
       if (!kv) throw new IpamError('not-found', `no pool named ${name}`);
@@ -638,11 +870,12 @@ export class Ipam implements IpamApi {
         const node = blk.affinity?.startsWith('host:') ? blk.affinity.slice(5) : null;
         if (node) writes.push({ key: keys.affinity(node, blk.cidr), delete: true });
       }
-      await this.store.commit(conds, writes);
+      await this.commit(conds, writes);
     });
   }
 
   async setConfig(cfg: Partial<IpamConfig>): Promise<IpamConfig> {
+    this.invalidate('config');
     return this.retrying('set ipam config', async () => {
       const kv = await this.store.get(keys.config);
       const cur = kv ? parseConfig(kv.key, kv.value) : { ...DEFAULT_CONFIG };
@@ -650,7 +883,7 @@ export class Ipam implements IpamApi {
       if (!Number.isInteger(next.maxBlocksPerHost) || next.maxBlocksPerHost < 0) {
         throw new IpamError('invalid', 'maxBlocksPerHost must be a non-negative integer');
       }
-      await this.store.commit(
+      await this.commit(
         [{ key: keys.config, modRevision: kv ? kv.modRevision : null }],
         [{ key: keys.config, value: serialize(next) }],
       );
@@ -661,10 +894,11 @@ export class Ipam implements IpamApi {
   /** Creates or replaces a node record's labels (used by pool nodeSelectors). */
   async setNodeLabels(node: string, labels: Record<string, string>): Promise<void> {
     checkName('node', node);
+    this.invalidate(`labels/${node}`);
     await this.retrying(`set labels of ${node}`, async () => {
       const kv = await this.store.get(keys.node(node));
       const cur = kv ? parseNode(kv.key, kv.value) : { name: node, labels: {} };
-      await this.store.commit(
+      await this.commit(
         [{ key: keys.node(node), modRevision: kv ? kv.modRevision : null }],
         [{ key: keys.node(node), value: serialize({ ...cur, labels }) }],
       );

@@ -86,43 +86,75 @@ export function formatIpv6(b: Uint8Array, off: number, n = 16): string {
   return `${head.join(':')}::${tail.join(':')}`;
 }
 
-/** Parses IPv6 text (with '::' and an optional dotted-quad tail) into 16 bytes at `off`. */
+const words8 = new Uint16Array(8);
+
+/**
+ * Parses IPv6 text (with '::' and an optional dotted-quad tail) into 16 bytes at `off`.
+ * A single character loop: it runs once per prefix on the IPv6 encode path.
+ */
 export function parseIpv6Into(s: string, out: Uint8Array, off: number): boolean {
-  if (s.length < 2 || s.length > 45) return false;
-  const dbl = s.indexOf('::');
-  if (dbl >= 0 && s.indexOf('::', dbl + 1) >= 0) return false;
-  const parseGroups = (part: string): number[] | undefined => {
-    if (part === '') return [];
-    const words: number[] = [];
-    const items = part.split(':');
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i] as string;
-      if (i === items.length - 1 && it.includes('.')) {
-        const v4 = parseIpv4(it);
-        if (v4 === undefined) return undefined;
-        words.push(((v4[0] as number) << 8) | (v4[1] as number), ((v4[2] as number) << 8) | (v4[3] as number));
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(it)) return undefined;
-        words.push(Number.parseInt(it, 16));
-      }
-    }
-    return words;
-  };
-  let words: number[];
-  if (dbl >= 0) {
-    const head = parseGroups(s.slice(0, dbl));
-    const tail = parseGroups(s.slice(dbl + 2));
-    if (head === undefined || tail === undefined || head.length + tail.length > 7) return false;
-    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  } else {
-    const all = parseGroups(s);
-    if (all === undefined || all.length !== 8) return false;
-    words = all;
+  const n = s.length;
+  if (n < 2 || n > 45) return false;
+  let count = 0; // groups written
+  let gap = -1; // index in words8 where '::' sits
+  let i = 0;
+  if (s.charCodeAt(0) === 58) {
+    if (s.charCodeAt(1) !== 58) return false;
+    gap = 0;
+    i = 2;
+    if (i === n) return fill(out, off, 0, gap);
   }
-  for (let i = 0; i < 8; i++) {
-    const w = words[i] as number;
-    out[off + 2 * i] = w >>> 8;
-    out[off + 2 * i + 1] = w & 0xff;
+  while (i < n) {
+    if (count === 8) return false;
+    let v = 0;
+    let digits = 0;
+    const groupStart = i;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      let d: number;
+      if (c >= 48 && c <= 57) d = c - 48;
+      else if (c >= 97 && c <= 102) d = c - 87;
+      else if (c >= 65 && c <= 70) d = c - 55;
+      else break;
+      v = (v << 4) | d;
+      if (++digits > 4) return false;
+      i++;
+    }
+    if (i < n && s.charCodeAt(i) === 46) {
+      // dotted-quad tail (RFC 4291 §2.2 form 3)
+      if (count > 6) return false;
+      const v4 = parseIpv4(s.slice(groupStart));
+      if (v4 === undefined) return false;
+      words8[count++] = ((v4[0] as number) << 8) | (v4[1] as number);
+      words8[count++] = ((v4[2] as number) << 8) | (v4[3] as number);
+      i = n;
+      break;
+    }
+    if (digits === 0) return false;
+    words8[count++] = v;
+    if (i === n) break;
+    if (s.charCodeAt(i) !== 58) return false;
+    i++;
+    if (i < n && s.charCodeAt(i) === 58) {
+      if (gap >= 0) return false;
+      gap = count;
+      i++;
+      if (i === n) break;
+    } else if (i === n) return false; // trailing single ':'
+  }
+  return fill(out, off, count, gap);
+}
+
+function fill(out: Uint8Array, off: number, count: number, gap: number): boolean {
+  if (gap < 0 ? count !== 8 : count > 7) return false;
+  const zeros = 8 - count;
+  let w = 0;
+  for (let g = 0; g < 8; g++) {
+    let v = 0;
+    if (gap >= 0 && g >= gap && g < gap + zeros) v = 0;
+    else v = words8[w++] as number;
+    out[off + 2 * g] = v >>> 8;
+    out[off + 2 * g + 1] = v & 0xff;
   }
   return true;
 }

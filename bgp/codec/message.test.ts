@@ -307,7 +307,7 @@ const ROWS: Row[] = [
   { name: 'missing NEXT_HOP', hex: update('', ORIGIN + AS_PATH4, NLRI), code: 3, subcode: 3, action: 'treat-as-withdraw', data: '03' },
   {
     name: 'missing ORIGIN with MP_REACH',
-    hex: update('', `${AS_PATH4}800e1a000201 10 20010db8000000000000000000000001 00 30 20010db80001`, ''),
+    hex: update('', `${AS_PATH4}800e1c000201 10 20010db8000000000000000000000001 00 30 20010db80001`, ''),
     code: 3,
     subcode: 3,
     action: 'treat-as-withdraw',
@@ -379,7 +379,7 @@ const ROWS: Row[] = [
   // MP_REACH / MP_UNREACH (RFC 7606 §7.11, §5.3)
   {
     name: 'MP_REACH IPv6 next-hop length 8',
-    hex: update('', `${ORIGIN}${AS_PATH4}800e0e000201 08 20010db800000000 00 30 20010db8`, ''),
+    hex: update('', `${ORIGIN}${AS_PATH4}800e12000201 08 20010db800000000 00 20 20010db8`, ''),
     code: 3,
     subcode: 9,
     action: 'afi-safi-disable',
@@ -393,14 +393,14 @@ const ROWS: Row[] = [
   },
   {
     name: 'MP_REACH IPv6 prefix length 129',
-    hex: update('', `${ORIGIN}${AS_PATH4}800e16000201 10 20010db8000000000000000000000001 00 81 20`, ''),
+    hex: update('', `${ORIGIN}${AS_PATH4}800e17000201 10 20010db8000000000000000000000001 00 81 20`, ''),
     code: 3,
     subcode: 10,
     action: 'afi-safi-disable',
   },
   {
     name: 'MP_REACH truncated IPv6 prefix',
-    hex: update('', `${ORIGIN}${AS_PATH4}800e17000201 10 20010db8000000000000000000000001 00 40 2001`, ''),
+    hex: update('', `${ORIGIN}${AS_PATH4}800e18000201 10 20010db8000000000000000000000001 00 40 2001`, ''),
     code: 3,
     subcode: 10,
     action: 'afi-safi-disable',
@@ -434,7 +434,7 @@ const ROWS: Row[] = [
   },
   {
     name: 'treat-as-withdraw + AFI/SAFI disable -> AFI/SAFI disable',
-    hex: update('', `40010107${AS_PATH4}800e0e000201 08 20010db800000000 00 30 20010db8`, ''),
+    hex: update('', `40010107${AS_PATH4}800e12000201 08 20010db800000000 00 20 20010db8`, ''),
     code: 3,
     subcode: 9,
     action: 'afi-safi-disable',
@@ -510,4 +510,19 @@ test('UPDATE up to 65535 bytes decodes with extended messages, and is refused wi
   assert.ok(!r2.ok);
   assert.deepEqual([r2.error.code, r2.error.subcode], [1, 2]);
   assert.throws(() => encodeMessage(msg, DEFAULT), { name: 'EncodeError' });
+});
+
+test('fixtures decode and encode identically with the buffer-layout prefix implementation', async () => {
+  const { useLayoutNlri } = await import('./nlri.js');
+  useLayoutNlri(true);
+  try {
+    for (const fx of fixtures) {
+      const r = decodeMessage(fx.bytes, fx.ctx);
+      assert.ok(r.ok);
+      assert.deepStrictEqual(r.msg, EXPECTED[fx.name]);
+      if (!fx.decodeOnly) assert.equal(encodeMessage(r.msg, fx.ctx).toString('hex'), fx.bytes.toString('hex'));
+    }
+  } finally {
+    useLayoutNlri(false);
+  }
 });

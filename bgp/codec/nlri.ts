@@ -9,6 +9,7 @@
  */
 import { EncodeError } from './errors.js';
 import { formatIpv4U32, formatIpv6, parseIpv4Into, parseIpv6Into } from './ip.js';
+import { ByteBoundedSeq, LayoutError, PrefixLayout } from './layouts.js';
 import type { Prefix } from './types.js';
 
 /** Result of a prefix-list decode: 0 ok, otherwise why it failed (both map to 3/10 or an MP error). */
@@ -128,4 +129,67 @@ export function writePrefixes(
     p = next;
   }
   return p;
+}
+
+// ---- buffer-layout variant and the implementation switch (for bench/codec.ts and tests) ----
+
+const seqCache = new Map<string, ByteBoundedSeq<Prefix>>();
+function seqFor(bits: 32 | 128, addPath: boolean): ByteBoundedSeq<Prefix> {
+  const key = `${bits}/${addPath}`;
+  let s = seqCache.get(key);
+  if (s === undefined) {
+    s = new ByteBoundedSeq(new PrefixLayout(bits, addPath));
+    seqCache.set(key, s);
+  }
+  return s;
+}
+
+/** Same contract as `decodePrefixes`, built on `ByteBoundedSeq(PrefixLayout)`. */
+export function decodePrefixesLayout(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  bits: 32 | 128,
+  addPath: boolean,
+  out: Prefix[],
+): NlriStatus {
+  try {
+    const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    for (const p of seqFor(bits, addPath).decodeRange(buf, start, end)) out.push(p);
+    return NlriStatus.Ok;
+  } catch (err) {
+    if (err instanceof LayoutError) return err.reason === 'length-too-long' ? NlriStatus.LengthTooLong : NlriStatus.Truncated;
+    throw err;
+  }
+}
+
+/** Same contract as `writePrefixes`, built on `PrefixLayout.encode` (Blob.encode inside). */
+export function writePrefixesLayout(
+  list: readonly Prefix[],
+  bits: 32 | 128,
+  addPath: boolean,
+  buf: Uint8Array,
+  pos: number,
+  limit: number,
+): number {
+  const view = Buffer.from(buf.buffer, buf.byteOffset, limit);
+  for (const p of list) if (!Number.isInteger(p.len) || p.len < 0 || p.len > bits) throw new EncodeError(`prefix length ${p.len}`);
+  try {
+    return pos + seqFor(bits, addPath).encode(list as Prefix[], view, pos);
+  } catch (err) {
+    if (err instanceof LayoutError) throw new EncodeError(err.message, { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * The prefix-list implementation the message codecs call. Production uses the direct loops;
+ * `bench/codec.ts` swaps in the buffer-layout variant to measure it, and a unit test runs the
+ * fixtures through it. Not for use by the session.
+ */
+export const nlriImpl = { decode: decodePrefixes, write: writePrefixes };
+
+export function useLayoutNlri(on: boolean): void {
+  nlriImpl.decode = on ? decodePrefixesLayout : decodePrefixes;
+  nlriImpl.write = on ? writePrefixesLayout : writePrefixes;
 }

@@ -7,7 +7,7 @@ import { type DecodedAttributes, decodeAttributes, encodeAttributes } from './at
 import { AttrType, type MpUnreach, type PathAttributes } from './attributes/types.js';
 import { type CodecContext, receivesPathId, sendsPathId } from './context.js';
 import { BgpError, type Decoded, ErrorCode, strongestError, UpdateSubcode } from './errors.js';
-import { decodePrefixes, NlriStatus, writePrefixes } from './nlri.js';
+import { NlriStatus, nlriImpl } from './nlri.js';
 import type { Prefix } from './types.js';
 import type { Writer } from './writer.js';
 
@@ -39,10 +39,10 @@ export function decodeUpdate(b: Buffer, start: number, end: number, ctx: CodecCo
   const v4AddPath = receivesPathId(ctx, 'ipv4-unicast');
   const withdrawn: Prefix[] = [];
   // RFC 7606 §5.3: a malformed withdrawn/NLRI field cannot be treated as withdraw -> session reset, 3/10.
-  let st = decodePrefixes(b, start + 2, wEnd, 32, v4AddPath, withdrawn);
+  let st = nlriImpl.decode(b, start + 2, wEnd, 32, v4AddPath, withdrawn);
   if (st !== NlriStatus.Ok) return sessionReset(UpdateSubcode.InvalidNetworkField, `withdrawn routes: ${nlriReason(st)}`);
   const nlri: Prefix[] = [];
-  st = decodePrefixes(b, aEnd, end, 32, v4AddPath, nlri);
+  st = nlriImpl.decode(b, aEnd, end, 32, v4AddPath, nlri);
   if (st !== NlriStatus.Ok) return sessionReset(UpdateSubcode.InvalidNetworkField, `NLRI: ${nlriReason(st)}`);
 
   const errors: BgpError[] = [];
@@ -86,12 +86,12 @@ function nlriReason(st: NlriStatus): string {
 export function encodeUpdate(msg: UpdateMessage, w: Writer, ctx: CodecContext): void {
   const v4AddPath = sendsPathId(ctx, 'ipv4-unicast');
   const wAt = w.reserveU16();
-  w.pos = writePrefixes(msg.withdrawn, 32, v4AddPath, w.buf, w.pos, w.limit);
+  w.pos = nlriImpl.write(msg.withdrawn, 32, v4AddPath, w.buf, w.pos, w.limit);
   w.patchU16(wAt, w.pos - wAt - 2);
   const aAt = w.reserveU16();
   encodeAttributes(msg.attrs, w, ctx);
   w.patchU16(aAt, w.pos - aAt - 2);
-  w.pos = writePrefixes(msg.nlri, 32, v4AddPath, w.buf, w.pos, w.limit);
+  w.pos = nlriImpl.write(msg.nlri, 32, v4AddPath, w.buf, w.pos, w.limit);
 }
 
 /**

@@ -3,7 +3,8 @@
  * addresses against a real etcd and prints one JSON report on stdout:
  *   { held: { [handle]: ip[] }, uncertain: handle[], assigned, released, failures: { [kind]: n } }
  * `uncertain` lists held handles whose last release failed (it may or may not have been applied).
- * Usage: node ipam-worker.js ENDPOINT WORKER_ID NODE OPS SEED [TIMEOUT_MS]
+ * Usage: node ipam-worker.js ENDPOINT WORKER_ID NODE OPS SEED [TIMEOUT_MS] [MAX_SECONDS]
+ * (stops after OPS operations or MAX_SECONDS, whichever comes first)
  * Like kubelet, a failed assignment is followed by a release of its handle (CNI DEL), retried
  * until etcd answers, so an ambiguous commit (applied, but the answer lost) leaks nothing.
  */
@@ -24,7 +25,8 @@ function mulberry32(seed: number): () => number {
 }
 
 async function main() {
-  const [endpoint, id, node, opsS, seedS, timeoutS] = process.argv.slice(2);
+  const [endpoint, id, node, opsS, seedS, timeoutS, maxS] = process.argv.slice(2);
+  const deadline = performance.now() + Number(maxS ?? 3600) * 1000;
   const ops = Number(opsS);
   const rand = mulberry32(Number(seedS));
   const { ipam, close } = await openEtcdIpam({
@@ -54,7 +56,7 @@ async function main() {
       }
     }
   };
-  for (let i = 0; i < ops; i++) {
+  for (let i = 0; i < ops && performance.now() < deadline; i++) {
     const handles = [...held.keys()];
     if (handles.length > 0 && rand() < 0.45) {
       const h = handles[Math.floor(rand() * handles.length)]!;

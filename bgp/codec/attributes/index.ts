@@ -76,7 +76,8 @@ export function decodeAttributes(
       errors.push(malformedList(`attribute ${h.typeCode} overruns the attribute list`));
       return { attrs, seen, framingError: true };
     }
-    const whole = () => new Uint8Array(b.subarray(p, ve));
+    const attrStart = p;
+    const whole = () => new Uint8Array(b.subarray(attrStart, ve));
     const type = h.typeCode;
     p = ve;
     if (seen[type] === 1) {

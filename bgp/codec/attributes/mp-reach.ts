@@ -10,7 +10,7 @@ import { receivesPathId, sendsPathId } from '../context.js';
 import { EncodeError, UpdateSubcode } from '../errors.js';
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../ip.js';
 import { MpReachHeadLayout, MpUnreachHeadLayout } from '../layouts.js';
-import { decodePrefixes, NlriStatus, writePrefixes } from '../nlri.js';
+import { NlriStatus, nlriImpl } from '../nlri.js';
 import { familyName, type Prefix } from '../types.js';
 import { type AttrDesc, AttrType, type MpReach, type MpUnreach, OPTIONAL_NON_TRANSITIVE } from './types.js';
 
@@ -52,7 +52,7 @@ export const mpReachAttr: AttrDesc = {
     }
     // one reserved octet (RFC 4760 §3: must be ignored on receipt)
     const nlri: Prefix[] = [];
-    const st = decodePrefixes(b, nh + nhLen + 1, e, afi === 1 ? 32 : 128, receivesPathId(ctx, fam), nlri);
+    const st = nlriImpl.decode(b, nh + nhLen + 1, e, afi === 1 ? 32 : 128, receivesPathId(ctx, fam), nlri);
     if (st !== NlriStatus.Ok) return nlriProblem(st, 'MP_REACH_NLRI');
     const r: MpReach = { afi, safi, nextHop, nlri };
     if (linkLocal !== undefined) r.linkLocalNextHop = linkLocal;
@@ -76,7 +76,7 @@ export const mpReachAttr: AttrDesc = {
     w.bytes(nh);
     if (ll) w.bytes(ll);
     w.u8(0);
-    w.pos = writePrefixes(r.nlri, r.afi === 1 ? 32 : 128, sendsPathId(ctx, fam), w.buf, w.pos, w.limit);
+    w.pos = nlriImpl.write(r.nlri, r.afi === 1 ? 32 : 128, sendsPathId(ctx, fam), w.buf, w.pos, w.limit);
   },
 };
 
@@ -93,7 +93,7 @@ export const mpUnreachAttr: AttrDesc = {
     const fam = familyName(afi, safi);
     if (fam === undefined) return undefined;
     const withdrawn: Prefix[] = [];
-    const st = decodePrefixes(b, s + 3, e, afi === 1 ? 32 : 128, receivesPathId(ctx, fam), withdrawn);
+    const st = nlriImpl.decode(b, s + 3, e, afi === 1 ? 32 : 128, receivesPathId(ctx, fam), withdrawn);
     if (st !== NlriStatus.Ok) return nlriProblem(st, 'MP_UNREACH_NLRI');
     attrs.mpUnreach = { afi, safi, withdrawn };
     return undefined;
@@ -104,6 +104,6 @@ export const mpUnreachAttr: AttrDesc = {
     const fam = familyName(u.afi, u.safi);
     if (fam === undefined) throw new EncodeError(`unsupported AFI/SAFI ${u.afi}/${u.safi}`);
     w.layout(MpUnreachHeadLayout, { afi: u.afi, safi: u.safi });
-    w.pos = writePrefixes(u.withdrawn, u.afi === 1 ? 32 : 128, sendsPathId(ctx, fam), w.buf, w.pos, w.limit);
+    w.pos = nlriImpl.write(u.withdrawn, u.afi === 1 ? 32 : 128, sendsPathId(ctx, fam), w.buf, w.pos, w.limit);
   },
 };

@@ -18,11 +18,27 @@ interface WorkerReport {
   failures: Record<string, number>;
 }
 
-function runWorker(endpoint: string, id: number, node: string, ops: number, timeoutMs: number): Promise<WorkerReport> {
+function runWorker(
+  endpoint: string,
+  id: number,
+  node: string,
+  ops: number,
+  timeoutMs: number,
+  maxSeconds = 3600,
+): Promise<WorkerReport> {
   return new Promise((resolve, reject) => {
     const p = spawn(
       process.execPath,
-      [helperScript('ipam-worker'), endpoint, String(id), node, String(ops), String(1000 + id), String(timeoutMs)],
+      [
+        helperScript('ipam-worker'),
+        endpoint,
+        String(id),
+        node,
+        String(ops),
+        String(1000 + id),
+        String(timeoutMs),
+        String(maxSeconds),
+      ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
