@@ -26,6 +26,7 @@ describe('chains with the reference plugins', { skip }, () => {
   const call = (pod: { path: string }) => {
     n++;
     return {
+      command: 'ADD',
       containerId: `chain${process.pid}x${n}`,
       netns: pod.path,
       ifName: 'eth0',
@@ -49,7 +50,9 @@ describe('chains with the reference plugins', { skip }, () => {
     try {
       assert.match(await tcpRequest(w.ext, NODE_IP, 18080), /^web /);
       assert.equal(await tcpRequest(w.ext, ip, 80), `web ${EXT_IP}`);
-      await runChain(w, 'CHECK', list, c, runtime, result);
+      // (portmap 1.1.1's own CHECK fails on IPv4-only pods looking for its IPv6 chain, so the
+      // chain is checked without it.)
+      await runChain(w, 'CHECK', { ...list, plugins: [petrel()] }, c, runtime, result);
       await runChain(w, 'DEL', list, c, runtime, result);
       await assert.rejects(tcpRequest(w.ext, NODE_IP, 18080, 1000));
     } finally {
