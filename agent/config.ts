@@ -80,7 +80,8 @@ export function parseAgentConfig(argv: string[], env: Readonly<Record<string, st
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  if (endpoints.length === 0) throw new ConfigError(`--etcd-endpoints (or PETREL_ETCD_ENDPOINTS) is required\n${USAGE}`);
+  if (endpoints.length === 0)
+    throw new ConfigError(`--etcd-endpoints (or PETREL_ETCD_ENDPOINTS) is required\n${USAGE}`);
   for (const e of endpoints) {
     if (!/^https?:\/\/[^/\s]+\/?$/.test(e)) throw new ConfigError(`--etcd-endpoints: ${e} is not http(s)://host:port`);
   }
@@ -89,7 +90,8 @@ export function parseAgentConfig(argv: string[], env: Readonly<Record<string, st
   const timeout = Number(get('etcd-timeout-ms') ?? 5000);
   if (!Number.isInteger(timeout) || timeout <= 0) throw new ConfigError('--etcd-timeout-ms must be a positive integer');
   const level = get('log-level') ?? 'info';
-  if (!(LEVELS as readonly string[]).includes(level)) throw new ConfigError(`--log-level must be one of ${LEVELS.join(', ')}`);
+  if (!(LEVELS as readonly string[]).includes(level))
+    throw new ConfigError(`--log-level must be one of ${LEVELS.join(', ')}`);
   const tls: AgentConfig['etcdTls'] = {};
   const ca = get('etcd-ca');
   const cert = get('etcd-cert');

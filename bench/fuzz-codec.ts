@@ -5,7 +5,7 @@
  *
  * Properties per input (bgp/codec/mutate.ts): decode never throws; what decodes cleanly
  * re-encodes and decodes to the same value; the framer never throws on the same bytes in
- * random chunks. Also: no hang (slowest single input reported, must stay under 100 ms) and
+ * random chunks. Also: no hang (slowest single input, best of 3 timings, must stay under 100 ms) and
  * bounded memory (peak RSS sampled every 10,000 inputs, must stay under 512 MB).
  * Exit code 1 on any failure; the first failures are printed as hex for a regression row.
  */
@@ -49,7 +49,15 @@ for (let i = 0; i < INPUTS; i++) {
   const ctx = contexts[i % contexts.length] as CodecContext;
   const s = performance.now();
   const failure = checkInput(input, ctx, rnd);
-  const ms = performance.now() - s;
+  let ms = performance.now() - s;
+  if (ms > slowestMs && ms > 5) {
+    // Re-time a slow input (a GC pause or a busy machine is not a hang): keep the best of 3.
+    for (let k = 0; k < 3; k++) {
+      const s2 = performance.now();
+      checkInput(input, ctx, rnd);
+      ms = Math.min(ms, performance.now() - s2);
+    }
+  }
   if (ms > slowestMs) {
     slowestMs = ms;
     slowestInput = Buffer.from(input).toString('hex').slice(0, 64);

@@ -76,7 +76,9 @@ test('ADD twice: same address, stale host veth replaced', async () => {
   const b = await w.run('ADD');
   assert.equal(b.exitCode, 0, b.stdout);
   assert.deepEqual((parse(b.stdout) as { ips: { address: string }[] }).ips, a.ips);
-  assert.match(w.netns.calls.at(-2)?.lines[0] ?? '', /^link del petr/);
+  const hostBatches = w.netns.calls.filter((c) => c.op === 'hostBatch');
+  assert.match(hostBatches.at(-1)?.lines[0] ?? '', /^link del petr/);
+  assert.equal(w.netns.hostLinks.size, 1);
 });
 
 const FAILURES: { op: FakeOp; err?: Error }[] = [

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { noop } from 'cockatiel';
-import { Etcd3, type IOptions } from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, type IOptions } from 'etcd3';
 import { ConflictError, IpamError } from './errors.js';
 import type { Cond, IpamStore, KV, Write } from './store.js';
 
@@ -60,15 +60,12 @@ export class EtcdStore implements IpamStore {
   }
 
   private unavailable(op: string, err: unknown): IpamError {
-    const detail = (err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)).replace(
-      /\.?\s*Resolution note:.*$/,
-      '',
-    );
-    return new IpamError(
-      'unavailable',
-      `etcd at ${this.endpoints.join(',')} did not answer ${op} within ${this.timeoutMs} ms: ${detail}`,
-      { cause: err },
-    );
+    const detail = (err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err))
+      .replace(/\.?\s*Resolution note:.*$/, '')
+      .replace(/^\d+ [A-Z_]+: /, '');
+    const timedOut = err instanceof GRPCDeadlineExceededError || /deadline exceeded/i.test(detail);
+    const what = timedOut ? `did not answer ${op} within ${this.timeoutMs} ms` : `failed ${op}`;
+    return new IpamError('unavailable', `etcd at ${this.endpoints.join(',')} ${what}: ${detail}`, { cause: err });
   }
 
   async get(key: string): Promise<KV | null> {

@@ -19,8 +19,14 @@ test('corrupted values are IpamError corrupt naming the key', () => {
   const bad: [string, (v: string) => unknown][] = [
     ['not json', (v) => parseBlock('/k', v)],
     ['[1,2]', (v) => parseBlock('/k', v)],
-    ['{"cidr":"10.0.0.0/30","affinity":null,"allocations":"x","unallocated":[],"attributes":[],"sequenceNumber":1}', (v) => parseBlock('/k', v)],
-    ['{"cidr":"10.0.0.0/30","affinity":null,"allocations":[null],"unallocated":[0],"attributes":[{}],"sequenceNumber":1}', (v) => parseBlock('/k', v)],
+    [
+      '{"cidr":"10.0.0.0/30","affinity":null,"allocations":"x","unallocated":[],"attributes":[],"sequenceNumber":1}',
+      (v) => parseBlock('/k', v),
+    ],
+    [
+      '{"cidr":"10.0.0.0/30","affinity":null,"allocations":[null],"unallocated":[0],"attributes":[{}],"sequenceNumber":1}',
+      (v) => parseBlock('/k', v),
+    ],
     ['{"blocks":{"x":-1}}', (v) => parseHandle('/k', v)],
     ['{"state":"maybe"}', (v) => parseAffinity('/k', v)],
     ['{"cidr":"10.0.0.0/16"}', (v) => parsePool('/k', v)],

@@ -11,6 +11,9 @@ import { type GlobalOptions, makeContext } from './common.js';
 import { registerIpam } from './ipam-commands.js';
 
 async function main(): Promise<number> {
+  // Library deprecation notices (grpc-js sets the TLS ServerName to an IP address: DEP0123) are
+  // not for operators; errors stay one line.
+  process.noDeprecation = true;
   let exitCode = 0;
   const program = new Command('petrelctl')
     .description('Petrel operator CLI: IPAM pools and addresses in etcd')

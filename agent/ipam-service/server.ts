@@ -6,7 +6,7 @@
  * live one (another agent answering) is an error.
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
-import { type Server, type Socket, connect, createServer } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from '../common/log.js';
 import { type AgentResponse, decodeRequest, encodeLine, MAX_LINE_BYTES } from './protocol.js';
@@ -59,9 +59,7 @@ export async function listenIpamSocket(path: string, service: IpamService, log: 
         if (line.trim() === '') continue;
         const req = decodeRequest(line);
         const pending: Promise<AgentResponse> =
-          'bad' in req
-            ? Promise.resolve({ v: 1, id: req.id, ok: false, error: req.bad })
-            : service.handle(req);
+          'bad' in req ? Promise.resolve({ v: 1, id: req.id, ok: false, error: req.bad }) : service.handle(req);
         order = order.then(async () => {
           const res = await pending;
           if (!sock.destroyed) sock.write(encodeLine(res));

@@ -11,8 +11,9 @@
  *    host-wide IPAM lock), reads do not wait.
  *  - Partial failure: a static multi-address request that fails midway releases what it took.
  */
-import type { Logger } from '../common/log.js';
+
 import type { Assignment, IpamApi, Pool } from '../../ipam-etcd/types.js';
+import type { Logger } from '../common/log.js';
 import { firstHost } from './cidr-math.js';
 import type { AgentRequest, AgentResponse, WireAssignment, WireError, WireErrorKind } from './protocol.js';
 
@@ -184,7 +185,10 @@ export class IpamService {
         .catch((e: unknown) => this.log.warn({ handle: req.handle, err: e }, 'rollback release failed'));
       throw err;
     }
-    this.log.info({ handle: req.handle, ips: got.map((a) => a.ip), pod: attrs.pod, namespace: attrs.namespace }, 'assigned');
+    this.log.info(
+      { handle: req.handle, ips: got.map((a) => a.ip), pod: attrs.pod, namespace: attrs.namespace },
+      'assigned',
+    );
     return out(got);
   }
 

@@ -140,7 +140,7 @@ const EXPECTED: Record<string, BgpMessage> = {
       localPref: 200,
       originatorId: '10.0.0.9',
       clusterList: ['10.0.0.1', '10.0.0.2'],
-      unknown: [{ flags: 0xe0, typeCode: 99, value: b('abcd') }],
+      unknown: [{ flags: 0xe0, typeCode: 100, value: b('abcd') }],
     },
     nlri: [{ prefix: '10.244.1.128', len: 26 }],
   },
@@ -151,7 +151,7 @@ const EXPECTED: Record<string, BgpMessage> = {
       origin: 'igp',
       asPath: [],
       nextHop: '10.99.0.1',
-      unknown: [{ flags: 0xe0, typeCode: 99, value: b('abcd') }],
+      unknown: [{ flags: 0xe0, typeCode: 100, value: b('abcd') }],
     },
     nlri: [{ prefix: '10.244.5.0', len: 24 }],
   },
@@ -204,8 +204,8 @@ test('unknown optional transitive attribute is re-encoded with the Partial bit; 
   const fx = fixtures.find((f) => f.name === 'update-unknown-attrs');
   assert.ok(fx);
   const out = encodeMessage(EXPECTED['update-unknown-attrs'] as BgpMessage, fx.ctx).toString('hex');
-  assert.ok(out.includes('e06302abcd'));
-  assert.ok(!out.includes('806401ff'));
+  assert.ok(out.includes('e06402abcd'));
+  assert.ok(!out.includes('806501ff'));
 });
 
 // ---- malformed inputs: one row each (RFC 4271 §6, RFC 7606) ----

@@ -3,6 +3,7 @@
  * health-checked start, stop by PID, restart on the same ports and data (for fault tests).
  * Optionally inside a network namespace (`netns`), listening on the given address.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,9 +26,23 @@ export interface EtcdHandle {
 export interface EtcdOptions {
   netns?: string;
   host?: string;
+  /** Serve clients over TLS and require client certificates signed by `ca` (mTLS). */
+  tls?: { ca: string; cert: string; key: string };
 }
 
-async function healthy(endpoint: string): Promise<boolean> {
+async function healthy(endpoint: string, tls: EtcdOptions['tls']): Promise<boolean> {
+  if (tls) {
+    // fetch() cannot present a client certificate: ask etcdctl.
+    const r = spawnSync(
+      'etcdctl',
+      ['--endpoints', endpoint, '--cacert', tls.ca, '--cert', tls.cert, '--key', tls.key, 'endpoint', 'health'],
+      {
+        env: { ...process.env, ETCDCTL_API: '3' },
+        timeout: 3000,
+      },
+    );
+    return r.status === 0;
+  }
   try {
     const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
     const body = (await res.json()) as { health?: string };
@@ -42,7 +57,7 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdHandle> {
   const clientPort = await freePort();
   const peerPort = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'petrel-etcd-'));
-  const endpoint = `http://${host}:${clientPort}`;
+  const endpoint = `${opts.tls ? 'https' : 'http'}://${host}:${clientPort}`;
   const peer = `http://${host}:${peerPort}`;
   const args = [
     '--name',
@@ -61,6 +76,17 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdHandle> {
     `petrel-test=${peer}`,
     '--log-level',
     'error',
+    ...(opts.tls
+      ? [
+          '--cert-file',
+          opts.tls.cert,
+          '--key-file',
+          opts.tls.key,
+          '--trusted-ca-file',
+          opts.tls.ca,
+          '--client-cert-auth',
+        ]
+      : []),
   ];
   let daemon: Daemon | undefined;
   const start = async () => {
@@ -72,7 +98,7 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdHandle> {
         'etcd health',
         async () => {
           if (d.exited()) throw new Error(`etcd exited: ${d.output().slice(-2000)}`);
-          return healthy(endpoint);
+          return healthy(endpoint, opts.tls);
         },
         20_000,
       );

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { AgentClient } from '../../cni/agent-client.js';
+import { CniError } from '../../cni/errors.js';
+import { IpamError } from '../../ipam-etcd/errors.js';
+import { ManualClock } from '../common/clock.js';
+import { silentLogger } from '../common/log.js';
+import { firstHost } from './cidr-math.js';
+import { FakeIpam, fakePool } from './fake-ipam.js';
+import { type AgentRequest, decodeRequest } from './protocol.js';
+import { listenIpamSocket } from './server.js';
+import { gatewayHandle, IpamService } from './service.js';
+
+function svc(pools = [fakePool('a', '10.0.0.0/24'), fakePool('b', '10.0.1.0/24'), fakePool('six', 'fd00::/120')]) {
+  const ipam = new FakeIpam(pools);
+  return { ipam, service: new IpamService({ ipam, nodeName: 'n1', log: silentLogger }) };
+}
+let id = 0;
+const req = (r: Record<string, unknown>) => ({ v: 1, id: ++id, ...r }) as AgentRequest;
+
+test('assign is idempotent per handle and records the node', async () => {
+  const { ipam, service } = svc();
+  const a = await service.handle(req({ op: 'assign', handle: 'h1', num4: 1, num6: 1, attrs: { pod: 'p' } }));
+  assert.ok(a.ok);
+  const b = await service.handle(req({ op: 'assign', handle: 'h1', num4: 1, num6: 1 }));
+  assert.ok(b.ok);
+  assert.deepEqual(b.assignments, a.assignments);
+  assert.deepEqual(
+    a.assignments?.map((x) => x.family),
+    [4, 6],
+  );
+  const call = ipam.calls.find((c) => c.op === 'autoAssign');
+  assert.equal((call?.arg as { attrs: { node: string } }).attrs.node, 'n1');
+  assert.equal(ipam.calls.filter((c) => c.op === 'autoAssign').length, 1);
+});
+
+test('static addresses: checked against the pool list, partial failure rolls back', async () => {
+  const { ipam, service } = svc();
+  const bad = await service.handle(
+    req({ op: 'assign', handle: 'h', num4: 1, num6: 0, ips: ['10.0.1.5'], pools: ['a'] }),
+  );
+  assert.deepEqual(bad.ok ? undefined : bad.error.kind, 'invalid');
+  assert.equal(ipam.held().size, 0);
+  await service.handle(req({ op: 'assign', handle: 'other', num4: 0, num6: 0, ips: ['10.0.0.9'] }));
+  const taken = await service.handle(
+    req({ op: 'assign', handle: 'h', num4: 0, num6: 0, ips: ['10.0.0.8', '10.0.0.9'] }),
+  );
+  assert.deepEqual(taken.ok ? undefined : taken.error.kind, 'in-use');
+  assert.deepEqual([...ipam.held().keys()], ['other']);
+});
+
+test('IPAM failures come back with their kind; the service never throws', async () => {
+  for (const kind of ['unavailable', 'exhausted', 'retries-exhausted'] as const) {
+    const { ipam, service } = svc();
+    ipam.failNext('autoAssign', new IpamError(kind, 'x'));
+    const r = await service.handle(req({ op: 'assign', handle: 'h', num4: 1, num6: 0 }));
+    assert.equal(r.ok ? 'ok' : r.error.kind, kind);
+  }
+  const { ipam, service } = svc();
+  ipam.failNext('listPools', new Error('boom'));
+  const r = await service.handle(req({ op: 'status' }));
+  assert.equal(r.ok ? 'ok' : r.error.kind, 'internal');
+});
+
+test('gateways: the pool first host is reserved before any pod can get it', async () => {
+  const { ipam, service } = svc([fakePool('a', '10.0.0.0/24')]);
+  const r = await service.handle(req({ op: 'assign', handle: 'h', num4: 1, num6: 0, gateways: true }));
+  assert.ok(r.ok);
+  assert.deepEqual(r.assignments?.[0], {
+    ip: '10.0.0.2',
+    family: 4,
+    block: '10.0.0.0/24',
+    pool: 'a',
+    ipipMode: 'Never',
+    vxlanMode: 'Never',
+    poolCidr: '10.0.0.0/24',
+    gateway: '10.0.0.1',
+  });
+  assert.deepEqual(ipam.held().get(gatewayHandle('a')), ['10.0.0.1']);
+  assert.equal(firstHost('fd00:10::/64'), 'fd00:10::1');
+  assert.equal(firstHost('10.244.7.9/16'), '10.244.0.1');
+});
+
+test('gc releases unlisted handles with the prefix on this node only', async () => {
+  const { ipam, service } = svc();
+  for (const h of ['net.a', 'net.b', 'other.c'])
+    await service.handle(req({ op: 'assign', handle: h, num4: 1, num6: 0 }));
+  await ipam.autoAssign({ handle: 'net.remote', node: 'n2', num4: 1 });
+  const r = await service.handle(req({ op: 'gc', prefix: 'net.', keep: ['net.a'] }));
+  assert.ok(r.ok);
+  assert.deepEqual([...ipam.held().keys()].sort(), ['net.a', 'net.remote', 'other.c']);
+});
+
+test('decodeRequest rejects malformed requests with bad-request', () => {
+  for (const line of ['nope', '{"v":2,"op":"status"}', '{"v":1,"op":"x"}', '{"v":1,"op":"assign","handle":"h"}']) {
+    const d = decodeRequest(line);
+    assert.ok('bad' in d, line);
+  }
+  assert.deepEqual(decodeRequest('{"v":1,"id":3,"op":"release","handle":"h"}'), {
+    v: 1,
+    id: 3,
+    op: 'release',
+    handle: 'h',
+  });
+});
+
+test('socket: mode 0600, client round trip, unreachable and timeout are code 11', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'petrel-sock-'));
+  const path = join(dir, 'sub', 'agent.sock');
+  const { service } = svc();
+  const server = await listenIpamSocket(path, service, silentLogger);
+  try {
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    const clock = new ManualClock();
+    const client = new AgentClient(path, 1000, clock);
+    const [a] = await client.assign({ handle: 'h', num4: 1, num6: 0 });
+    assert.equal(a?.ip, '10.0.0.1');
+    assert.deepEqual(await client.get('h'), [a]);
+    assert.deepEqual(await client.release('h'), ['10.0.0.1']);
+    await client.status();
+    client.close();
+    // A second agent on the same socket is refused; a stale file would be replaced.
+    await assert.rejects(listenIpamSocket(path, service, silentLogger), /another process/);
+
+    const gone = new AgentClient(join(dir, 'missing.sock'), 1000, clock);
+    await assert.rejects(
+      gone.status(),
+      (e: unknown) => e instanceof CniError && e.code === 11 && /missing\.sock/.test(e.msg),
+    );
+  } finally {
+    await server.close();
+  }
+  // A server that never answers: the deadline (on the injected clock) gives code 11.
+  const { createServer } = await import('node:net');
+  let connected: () => void = () => {};
+  const onConnect = new Promise<void>((r) => {
+    connected = r;
+  });
+  const mute = createServer(() => connected());
+  const mutePath = join(dir, 'mute.sock');
+  await new Promise<void>((r) => mute.listen(mutePath, r));
+  try {
+    const clock = new ManualClock();
+    const client = new AgentClient(mutePath, 500, clock);
+    const p = client.status();
+    await onConnect;
+    clock.advance(501);
+    await assert.rejects(
+      p,
+      (e: unknown) => e instanceof CniError && e.code === 11 && /no answer within 500 ms/.test(e.details),
+    );
+    client.close();
+  } finally {
+    mute.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
