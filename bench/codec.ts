@@ -154,15 +154,22 @@ const table = rows.map((r) => [
   r.nsPerPrefix.toFixed(1),
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => (t[i] as string).length)));
-const line = (cells: string[]) => cells.map((c, i) => (i >= 3 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ');
-console.log(`BGP codec throughput (${N.toLocaleString('en-US')} prefixes per workload, node ${process.version}, ${cpus()[0]?.model ?? 'cpu?'})`);
+const line = (cells: string[]) =>
+  cells.map((c, i) => (i >= 3 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ');
+console.log(
+  `BGP codec throughput (${N.toLocaleString('en-US')} prefixes per workload, node ${process.version}, ${cpus()[0]?.model ?? 'cpu?'})`,
+);
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const t of table) console.log(line(t));
 
-const target = rows.find((r) => r.impl === 'direct' && r.op === 'decode' && r.workload.startsWith('ipv4 /26 classic (4096'));
+const target = rows.find(
+  (r) => r.impl === 'direct' && r.op === 'decode' && r.workload.startsWith('ipv4 /26 classic (4096'),
+);
 const ok = (target?.prefixesPerSec ?? 0) >= 1_000_000;
-console.log(`\ntarget decode >= 1,000,000 IPv4 prefixes/s: ${ok ? 'met' : 'NOT met'} (${fmt(target?.prefixesPerSec ?? 0)}/s)`);
+console.log(
+  `\ntarget decode >= 1,000,000 IPv4 prefixes/s: ${ok ? 'met' : 'NOT met'} (${fmt(target?.prefixesPerSec ?? 0)}/s)`,
+);
 
 const outDir = new URL('../../bench/results/', import.meta.url);
 mkdirSync(outDir, { recursive: true });

@@ -9,12 +9,9 @@
  * bounded memory (peak RSS sampled every 10,000 inputs, must stay under 512 MB).
  * Exit code 1 on any failure; the first failures are printed as hex for a regression row.
  */
-import {
-  type CodecContext,
-  decodeMessage,
-  makeContext,
-} from '../bgp/codec/index.js';
+
 import { loadFixtures } from '../bgp/codec/fixtures/load.js';
+import { type CodecContext, decodeMessage, makeContext } from '../bgp/codec/index.js';
 import { checkInput, type FuzzFailure, mulberry32, mutate } from '../bgp/codec/mutate.js';
 
 function arg(name: string, dflt: number): number {
@@ -65,7 +62,11 @@ for (let i = 0; i < INPUTS; i++) {
   if (failure && failures.length < 20) failures.push(failure);
   if (i % 16 === 0) {
     const r = decodeMessage(input, ctx);
-    const key = r.ok ? (r.attrErrors.length > 0 ? `ok, ${r.attrErrors[0]?.action}` : 'ok') : `${r.error.code}/${r.error.subcode}`;
+    const key = r.ok
+      ? r.attrErrors.length > 0
+        ? `ok, ${r.attrErrors[0]?.action}`
+        : 'ok'
+      : `${r.error.code}/${r.error.subcode}`;
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     if (r.ok && r.attrErrors.length === 0 && corpus.length < 2000 && rnd() < 0.05) {
       corpus.push(input);
@@ -79,14 +80,17 @@ peakRss = Math.max(peakRss, process.memoryUsage().rss);
 
 const rssMb = peakRss / 1024 / 1024;
 console.log('BGP codec fuzz');
-console.log(`  inputs          ${INPUTS.toLocaleString('en-US')} (seed ${SEED}, ${fixtures.length} fixtures, +${corpusGrowth} corpus mutants)`);
+console.log(
+  `  inputs          ${INPUTS.toLocaleString('en-US')} (seed ${SEED}, ${fixtures.length} fixtures, +${corpusGrowth} corpus mutants)`,
+);
 console.log(`  time            ${sec.toFixed(1)} s (${Math.round(INPUTS / sec).toLocaleString('en-US')} inputs/s)`);
 console.log(`  peak RSS        ${rssMb.toFixed(1)} MB (limit ${MAX_RSS_MB})`);
 console.log(`  slowest input   ${slowestMs.toFixed(2)} ms (limit ${MAX_INPUT_MS}) ${slowestInput}…`);
 console.log(`  failures        ${failures.length}`);
 console.log('  outcomes (1 in 16 sampled):');
 for (const [k, v] of [...outcomes].sort((a, b) => b[1] - a[1])) console.log(`    ${k.padEnd(24)} ${v}`);
-for (const f of failures.slice(0, 5)) console.log(`  FAIL ${f.reason}\n       ctx ${JSON.stringify(f.ctx)}\n       ${f.input}`);
+for (const f of failures.slice(0, 5))
+  console.log(`  FAIL ${f.reason}\n       ctx ${JSON.stringify(f.ctx)}\n       ${f.input}`);
 const ok = failures.length === 0 && slowestMs < MAX_INPUT_MS && rssMb < MAX_RSS_MB;
 console.log(ok ? 'PASS' : 'FAIL');
 process.exitCode = ok ? 0 : 1;

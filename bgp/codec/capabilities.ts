@@ -5,12 +5,7 @@
  * Anything else is kept raw (`type: 'unknown'`) and re-encoded byte for byte.
  */
 import { BgpError, EncodeError, ErrorCode, OpenSubcode } from './errors.js';
-import {
-  AfiSafiByteLayout,
-  GrHeadLayout,
-  MpCapLayout,
-  Tlv8HeadLayout,
-} from './layouts.js';
+import { AfiSafiByteLayout, GrHeadLayout, MpCapLayout, Tlv8HeadLayout } from './layouts.js';
 import type { Writer } from './writer.js';
 
 export const CapabilityCode = {
@@ -161,17 +156,22 @@ export function encodeCapability(c: Capability, w: Writer): void {
   };
   switch (c.type) {
     case 'multiprotocol':
-      return tlv(CapabilityCode.Multiprotocol, () => w.layout(MpCapLayout, { afi: c.afi, reserved: 0, safi: c.safi }));
+      tlv(CapabilityCode.Multiprotocol, () => w.layout(MpCapLayout, { afi: c.afi, reserved: 0, safi: c.safi }));
+      return;
     case 'route-refresh':
-      return tlv(CapabilityCode.RouteRefresh, () => {});
+      tlv(CapabilityCode.RouteRefresh, () => {});
+      return;
     case 'enhanced-route-refresh':
-      return tlv(CapabilityCode.EnhancedRouteRefresh, () => {});
+      tlv(CapabilityCode.EnhancedRouteRefresh, () => {});
+      return;
     case 'extended-message':
-      return tlv(CapabilityCode.ExtendedMessage, () => {});
+      tlv(CapabilityCode.ExtendedMessage, () => {});
+      return;
     case 'four-octet-as':
-      return tlv(CapabilityCode.FourOctetAs, () => w.u32(c.asn));
+      tlv(CapabilityCode.FourOctetAs, () => w.u32(c.asn));
+      return;
     case 'graceful-restart':
-      return tlv(CapabilityCode.GracefulRestart, () => {
+      tlv(CapabilityCode.GracefulRestart, () => {
         w.ensure(2);
         // BitStructure.encode reads the word first: start from zero so reserved bits stay 0.
         w.buf.writeUInt16BE(0, w.pos);
@@ -184,13 +184,15 @@ export function encodeCapability(c: Capability, w: Writer): void {
         for (const f of c.families)
           w.layout(AfiSafiByteLayout, { afi: f.afi, safi: f.safi, value: f.forwardingPreserved ? 0x80 : 0 });
       });
+      return;
     case 'add-path':
-      return tlv(CapabilityCode.AddPath, () => {
+      tlv(CapabilityCode.AddPath, () => {
         for (const f of c.families)
           w.layout(AfiSafiByteLayout, { afi: f.afi, safi: f.safi, value: ADD_PATH_MODES.indexOf(f.mode) + 1 });
       });
+      return;
     case 'fqdn':
-      return tlv(CapabilityCode.Fqdn, () => {
+      tlv(CapabilityCode.Fqdn, () => {
         const h = Buffer.from(c.hostname, 'utf8');
         const d = Buffer.from(c.domain, 'utf8');
         w.u8(h.length);
@@ -198,7 +200,9 @@ export function encodeCapability(c: Capability, w: Writer): void {
         w.u8(d.length);
         w.bytes(d);
       });
+      return;
     case 'unknown':
-      return tlv(c.code, () => w.bytes(c.value));
+      tlv(c.code, () => w.bytes(c.value));
+      return;
   }
 }

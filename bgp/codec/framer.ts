@@ -57,7 +57,9 @@ export class Framer {
       if (avail < length) break;
       // Frames from the caller's chunk are views of it; frames from our buffer are copies
       // (the buffer is compacted in place by later pushes).
-      frames.push(data === chunk ? data.subarray(off, off + length) : Uint8Array.prototype.slice.call(data, off, off + length));
+      frames.push(
+        data === chunk ? data.subarray(off, off + length) : Uint8Array.prototype.slice.call(data, off, off + length),
+      );
       off += length;
     }
     if (data === chunk) {

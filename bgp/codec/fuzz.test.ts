@@ -23,6 +23,14 @@ test('20,000 mutated fixtures: decode never throws, decode/encode agree, framer 
   }
 });
 
+test('regression (fuzz seed 1): unknown attributes out of type order round-trip in canonical order', () => {
+  const input = Buffer.from(
+    'ffffffffffffffffffffffffffffffff0058020000003c4001010140021002010000fde901020000fdea0000fdeb4003040a630003c0ab04000000c88009040a000009800a080a0000010a000002e06402abcd1a0af40180',
+    'hex',
+  );
+  assert.equal(checkInput(input, makeContext(), mulberry32(1)), undefined);
+});
+
 test('2,000 random byte strings with a valid header never throw', () => {
   const rnd = mulberry32(7);
   for (let i = 0; i < 2_000; i++) {

@@ -24,7 +24,12 @@ export function checkMarker(b: Uint8Array, off: number, n: number): BgpError | u
 /** RFC 4271 §6.1: length outside 19..max -> 1/2 with the erroneous length as data. */
 export function checkLength(length: number, maxLen: number): BgpError | undefined {
   if (length < HEADER_LEN || length > maxLen) {
-    return new BgpError(ErrorCode.MessageHeader, HeaderSubcode.BadMessageLength, `message length ${length}`, u16Data(length));
+    return new BgpError(
+      ErrorCode.MessageHeader,
+      HeaderSubcode.BadMessageLength,
+      `message length ${length}`,
+      u16Data(length),
+    );
   }
   return undefined;
 }
@@ -32,7 +37,12 @@ export function checkLength(length: number, maxLen: number): BgpError | undefine
 /** Per-type length rules (RFC 4271 §6.1, RFC 8654 §4, RFC 7313 §5); unknown type -> 1/3. */
 export function checkTypeLength(type: number, length: number): BgpError | undefined {
   const bad = () =>
-    new BgpError(ErrorCode.MessageHeader, HeaderSubcode.BadMessageLength, `length ${length} for type ${type}`, u16Data(length));
+    new BgpError(
+      ErrorCode.MessageHeader,
+      HeaderSubcode.BadMessageLength,
+      `length ${length} for type ${type}`,
+      u16Data(length),
+    );
   switch (type) {
     case MsgType.Open:
       // OPEN stays within 4096 even with extended messages (RFC 8654 §4).
@@ -46,9 +56,18 @@ export function checkTypeLength(type: number, length: number): BgpError | undefi
     case MsgType.RouteRefresh:
       // RFC 7313 §5: 7/1 Invalid Message Length; data is the whole message (filled by the caller).
       return length !== 23
-        ? new BgpError(ErrorCode.RouteRefresh, RouteRefreshSubcode.InvalidMessageLength, `ROUTE-REFRESH length ${length}`)
+        ? new BgpError(
+            ErrorCode.RouteRefresh,
+            RouteRefreshSubcode.InvalidMessageLength,
+            `ROUTE-REFRESH length ${length}`,
+          )
         : undefined;
     default:
-      return new BgpError(ErrorCode.MessageHeader, HeaderSubcode.BadMessageType, `message type ${type}`, Uint8Array.of(type & 0xff));
+      return new BgpError(
+        ErrorCode.MessageHeader,
+        HeaderSubcode.BadMessageType,
+        `message type ${type}`,
+        Uint8Array.of(type & 0xff),
+      );
   }
 }

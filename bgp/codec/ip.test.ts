@@ -25,6 +25,21 @@ test('IPv6 text is RFC 5952 canonical', () => {
 });
 
 test('invalid addresses are refused', () => {
-  for (const s of ['1::2::3', '12345::', ':::', '1:2:3:4:5:6:7:8:9', 'g::', '', ':1::', '1:', '1:2:3:4:5:6:7:8::', '1::2:3:4:5:6:7:8', '::1.2.3', '1:2:3:4:5:6:7:1.2.3.4']) assert.equal(parseIpv6(s), undefined, s);
-  for (const s of ['1.2.3', '1.2.3.4.5', '256.0.0.0', '01.2.3.4', 'a.b.c.d', '1..2.3', '']) assert.equal(parseIpv4(s), undefined, s);
+  for (const s of [
+    '1::2::3',
+    '12345::',
+    ':::',
+    '1:2:3:4:5:6:7:8:9',
+    'g::',
+    '',
+    ':1::',
+    '1:',
+    '1:2:3:4:5:6:7:8::',
+    '1::2:3:4:5:6:7:8',
+    '::1.2.3',
+    '1:2:3:4:5:6:7:1.2.3.4',
+  ])
+    assert.equal(parseIpv6(s), undefined, s);
+  for (const s of ['1.2.3', '1.2.3.4.5', '256.0.0.0', '01.2.3.4', 'a.b.c.d', '1..2.3', ''])
+    assert.equal(parseIpv4(s), undefined, s);
 });

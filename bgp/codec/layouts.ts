@@ -8,7 +8,7 @@
  * against the bytes available *before* decoding a structure, and the custom layouts below throw
  * `LayoutError`, which the message decoders map to a NOTIFICATION (it never leaves the codec).
  */
-import { Layout, bits, blob, struct, u8, u16be, u32be } from 'buffer-layout';
+import { bits, blob, Layout, struct, u8, u16be, u32be } from 'buffer-layout';
 import { formatIpv4U32, formatIpv6, parseIpv4Into, parseIpv6Into } from './ip.js';
 import type { Prefix } from './types.js';
 
@@ -48,10 +48,12 @@ export const MpCapLayout = struct<{ afi: number; reserved: number; safi: number 
 ]);
 
 /** RFC 4724 §3 graceful restart header: R, N (RFC 8538), 2 reserved bits, 12-bit restart time. */
-export const GrHeadLayout = bits<{ restarting: boolean; notification: boolean; reserved: number; restartTimeSec: number }>(
-  u16be(),
-  true,
-);
+export const GrHeadLayout = bits<{
+  restarting: boolean;
+  notification: boolean;
+  reserved: number;
+  restartTimeSec: number;
+}>(u16be(), true);
 GrHeadLayout.addBoolean('restarting');
 GrHeadLayout.addBoolean('notification');
 GrHeadLayout.addField(2, 'reserved');

@@ -46,13 +46,16 @@ export function decodeMessage(frame: Uint8Array, ctx: CodecContext): Decoded<Bgp
     if (marker) return fail(marker);
     const length = b.readUInt16BE(16);
     type = b[18] as number;
-    const lenErr = checkLength(length, maxMessageLen(ctx)) ?? (length !== b.length ? lengthMismatch(length) : undefined);
+    const lenErr =
+      checkLength(length, maxMessageLen(ctx)) ?? (length !== b.length ? lengthMismatch(length) : undefined);
     if (lenErr) return fail(lenErr);
     const typeErr = checkTypeLength(type, length);
     if (typeErr) {
       if (typeErr.code === ErrorCode.RouteRefresh) {
         // RFC 7313 §5: the data is the complete ROUTE-REFRESH message.
-        return fail(new BgpError(typeErr.code, typeErr.subcode, typeErr.message, new Uint8Array(b.subarray(0, length))));
+        return fail(
+          new BgpError(typeErr.code, typeErr.subcode, typeErr.message, new Uint8Array(b.subarray(0, length))),
+        );
       }
       return fail(typeErr);
     }
@@ -70,9 +73,11 @@ export function decodeMessage(frame: Uint8Array, ctx: CodecContext): Decoded<Bgp
     }
   } catch (err) {
     // STYLE §4: RangeError/ERR_OUT_OF_RANGE never leaves the codec.
-    if (type === MsgType.Update) return fail(fromUnexpected(err, ErrorCode.UpdateMessage, UpdateSubcode.MalformedAttributeList));
+    if (type === MsgType.Update)
+      return fail(fromUnexpected(err, ErrorCode.UpdateMessage, UpdateSubcode.MalformedAttributeList));
     if (type === MsgType.Open) return fail(fromUnexpected(err, ErrorCode.OpenMessage, OpenSubcode.Unspecific));
-    if (type === MsgType.RouteRefresh) return fail(fromUnexpected(err, ErrorCode.RouteRefresh, RouteRefreshSubcode.InvalidMessageLength));
+    if (type === MsgType.RouteRefresh)
+      return fail(fromUnexpected(err, ErrorCode.RouteRefresh, RouteRefreshSubcode.InvalidMessageLength));
     return fail(fromUnexpected(err, ErrorCode.MessageHeader, HeaderSubcode.BadMessageLength));
   }
 }

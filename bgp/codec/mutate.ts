@@ -23,7 +23,9 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-const INTERESTING = [0x00, 0x01, 0x02, 0x03, 0x04, 0x06, 0x0f, 0x10, 0x1f, 0x20, 0x21, 0x40, 0x7f, 0x80, 0x81, 0xc0, 0xe0, 0xfe, 0xff];
+const INTERESTING = [
+  0x00, 0x01, 0x02, 0x03, 0x04, 0x06, 0x0f, 0x10, 0x1f, 0x20, 0x21, 0x40, 0x7f, 0x80, 0x81, 0xc0, 0xe0, 0xfe, 0xff,
+];
 
 /** Returns a mutated copy of `input` (1..4 stacked mutations; the header length is often fixed up). */
 export function mutate(input: Uint8Array, rnd: () => number): Uint8Array {
@@ -76,7 +78,12 @@ export function mutate(input: Uint8Array, rnd: () => number): Uint8Array {
         // a 16-bit length field somewhere after the header: +-1, 0, or 0xffff
         if (b.length > 21) {
           const p = 19 + int(b.length - 20);
-          const v = [0, 0xffff, ((b[p] as number) << 8) + (b[p + 1] as number) + 1, ((b[p] as number) << 8) + (b[p + 1] as number) - 1][int(4)] as number;
+          const v = [
+            0,
+            0xffff,
+            ((b[p] as number) << 8) + (b[p + 1] as number) + 1,
+            ((b[p] as number) << 8) + (b[p + 1] as number) - 1,
+          ][int(4)] as number;
           b[p] = (v >>> 8) & 0xff;
           b[p + 1] = v & 0xff;
         }
@@ -116,7 +123,8 @@ export function checkInput(input: Uint8Array, ctx: CodecContext, rnd: () => numb
     } catch (err) {
       return fail(`re-encode threw ${String(err)}`);
     }
-    if (!again.ok) return fail(`re-encoded message fails: ${again.error.code}/${again.error.subcode} ${again.error.message}`);
+    if (!again.ok)
+      return fail(`re-encoded message fails: ${again.error.code}/${again.error.subcode} ${again.error.message}`);
     if (!isDeepStrictEqual(again.msg, r.msg)) return fail('decode(encode(m)) != m');
   }
   try {

@@ -31,7 +31,10 @@ for (const [name, list, bits] of [
     const withIds = addPath ? list.map((p, i) => ({ ...p, pathId: i + 1 })) : [...list];
     test(`${name}${addPath ? ' ADD-PATH' : ''}: direct loop round trip`, () => {
       const out: Prefix[] = [];
-      assert.equal(decodePrefixes(enc(withIds, bits, addPath), 0, enc(withIds, bits, addPath).length, bits, addPath, out), 0);
+      assert.equal(
+        decodePrefixes(enc(withIds, bits, addPath), 0, enc(withIds, bits, addPath).length, bits, addPath, out),
+        0,
+      );
       assert.deepStrictEqual(out, withIds);
     });
     test(`${name}${addPath ? ' ADD-PATH' : ''}: buffer-layout PrefixLayout agrees with the direct loop`, () => {

@@ -40,7 +40,10 @@ function decodeV4(b: Uint8Array, start: number, end: number, addPath: boolean, o
     let pathId = 0;
     if (addPath) {
       if (end - p < 5) return NlriStatus.Truncated;
-      pathId = ((b[p] as number) * 0x1000000 + (((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number))) >>> 0;
+      pathId =
+        ((b[p] as number) * 0x1000000 +
+          (((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number))) >>>
+        0;
       p += 4;
     }
     const len = b[p] as number;
@@ -67,7 +70,10 @@ function decodeV6(b: Uint8Array, start: number, end: number, addPath: boolean, o
     let pathId = 0;
     if (addPath) {
       if (end - p < 5) return NlriStatus.Truncated;
-      pathId = ((b[p] as number) * 0x1000000 + (((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number))) >>> 0;
+      pathId =
+        ((b[p] as number) * 0x1000000 +
+          (((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number))) >>>
+        0;
       p += 4;
     }
     const len = b[p] as number;
@@ -92,7 +98,14 @@ export function prefixSize(p: Prefix, addPath: boolean): number {
  * Writes one prefix at `pos`; returns the new position, or -1 when it would pass `limit`
  * (nothing written). Throws EncodeError for an invalid prefix (bad text or length).
  */
-export function writePrefix(p: Prefix, bits: 32 | 128, addPath: boolean, buf: Uint8Array, pos: number, limit: number): number {
+export function writePrefix(
+  p: Prefix,
+  bits: 32 | 128,
+  addPath: boolean,
+  buf: Uint8Array,
+  pos: number,
+  limit: number,
+): number {
   const len = p.len;
   if (!Number.isInteger(len) || len < 0 || len > bits) throw new EncodeError(`prefix length ${len} out of range`);
   const n = (len + 7) >> 3;
@@ -158,7 +171,8 @@ export function decodePrefixesLayout(
     for (const p of seqFor(bits, addPath).decodeRange(buf, start, end)) out.push(p);
     return NlriStatus.Ok;
   } catch (err) {
-    if (err instanceof LayoutError) return err.reason === 'length-too-long' ? NlriStatus.LengthTooLong : NlriStatus.Truncated;
+    if (err instanceof LayoutError)
+      return err.reason === 'length-too-long' ? NlriStatus.LengthTooLong : NlriStatus.Truncated;
     throw err;
   }
 }
@@ -173,7 +187,8 @@ export function writePrefixesLayout(
   limit: number,
 ): number {
   const view = Buffer.from(buf.buffer, buf.byteOffset, limit);
-  for (const p of list) if (!Number.isInteger(p.len) || p.len < 0 || p.len > bits) throw new EncodeError(`prefix length ${p.len}`);
+  for (const p of list)
+    if (!Number.isInteger(p.len) || p.len < 0 || p.len > bits) throw new EncodeError(`prefix length ${p.len}`);
   try {
     return pos + seqFor(bits, addPath).encode(list as Prefix[], view, pos);
   } catch (err) {

@@ -23,11 +23,40 @@ test('errorToNotification carries code, subcode and data', () => {
 
 test('every RFC 4271 code/subcode round trips, with the prescribed data', () => {
   const pairs: [number, number][] = [
-    [1, 1], [1, 2], [1, 3],
-    [2, 1], [2, 2], [2, 3], [2, 4], [2, 6], [2, 7],
-    [3, 1], [3, 2], [3, 3], [3, 4], [3, 5], [3, 6], [3, 8], [3, 9], [3, 10], [3, 11],
-    [4, 0], [5, 1], [5, 2], [5, 3],
-    [6, 1], [6, 2], [6, 3], [6, 4], [6, 5], [6, 6], [6, 7], [6, 8], [6, 9], [7, 1], [8, 0],
+    [1, 1],
+    [1, 2],
+    [1, 3],
+    [2, 1],
+    [2, 2],
+    [2, 3],
+    [2, 4],
+    [2, 6],
+    [2, 7],
+    [3, 1],
+    [3, 2],
+    [3, 3],
+    [3, 4],
+    [3, 5],
+    [3, 6],
+    [3, 8],
+    [3, 9],
+    [3, 10],
+    [3, 11],
+    [4, 0],
+    [5, 1],
+    [5, 2],
+    [5, 3],
+    [6, 1],
+    [6, 2],
+    [6, 3],
+    [6, 4],
+    [6, 5],
+    [6, 6],
+    [6, 7],
+    [6, 8],
+    [6, 9],
+    [7, 1],
+    [8, 0],
   ];
   for (const [code, subcode] of pairs) {
     const msg = { type: 'notification' as const, code, subcode, data: Uint8Array.of(1, 2) };
@@ -47,6 +76,9 @@ test('strongestError ranks session-reset > afi-safi-disable > treat-as-withdraw 
     new BgpError(3, 1, a, undefined, a);
   assert.equal(strongestError([e('attribute-discard'), e('treat-as-withdraw')])?.action, 'treat-as-withdraw');
   assert.equal(strongestError([e('afi-safi-disable'), e('treat-as-withdraw')])?.action, 'afi-safi-disable');
-  assert.equal(strongestError([e('treat-as-withdraw'), e('session-reset'), e('afi-safi-disable')])?.action, 'session-reset');
+  assert.equal(
+    strongestError([e('treat-as-withdraw'), e('session-reset'), e('afi-safi-disable')])?.action,
+    'session-reset',
+  );
   assert.equal(strongestError([]), undefined);
 });

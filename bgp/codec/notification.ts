@@ -83,13 +83,28 @@ export function shutdownNotification(
 /** Builders for NOTIFICATIONs whose data the RFCs prescribe. */
 export const notifications = {
   /** 1/2: data = the erroneous length field (RFC 4271 §6.1). */
-  badMessageLength: (len: number): NotificationMessage => ({ type: 'notification', code: 1, subcode: 2, data: u16Data(len) }),
+  badMessageLength: (len: number): NotificationMessage => ({
+    type: 'notification',
+    code: 1,
+    subcode: 2,
+    data: u16Data(len),
+  }),
   /** 1/3: data = the erroneous type field. */
-  badMessageType: (t: number): NotificationMessage => ({ type: 'notification', code: 1, subcode: 3, data: Uint8Array.of(t) }),
+  badMessageType: (t: number): NotificationMessage => ({
+    type: 'notification',
+    code: 1,
+    subcode: 3,
+    data: Uint8Array.of(t),
+  }),
   /** 2/1: data = largest supported version (4). */
   unsupportedVersion: (): NotificationMessage => ({ type: 'notification', code: 2, subcode: 1, data: u16Data(4) }),
   /** 2/7 (RFC 5492 §5): data = the capabilities (code, length, value) we require. */
-  unsupportedCapability: (caps: Uint8Array): NotificationMessage => ({ type: 'notification', code: 2, subcode: 7, data: caps }),
+  unsupportedCapability: (caps: Uint8Array): NotificationMessage => ({
+    type: 'notification',
+    code: 2,
+    subcode: 7,
+    data: caps,
+  }),
   /** 4/0 hold timer expired. */
   holdTimerExpired: (): NotificationMessage => ({ type: 'notification', code: 4, subcode: 0, data: EMPTY }),
   /** 5/x (RFC 6608): the RFC defines no data; `msgType` optionally records the unexpected message type. */
@@ -100,7 +115,12 @@ export const notifications = {
     data: msgType === undefined ? EMPTY : Uint8Array.of(msgType),
   }),
   /** 6/x Cease; 6/1 carries AFI u16, SAFI u8, prefix limit u32 (RFC 4486 §4). */
-  cease: (subcode: number, data: Uint8Array = EMPTY): NotificationMessage => ({ type: 'notification', code: 6, subcode, data }),
+  cease: (subcode: number, data: Uint8Array = EMPTY): NotificationMessage => ({
+    type: 'notification',
+    code: 6,
+    subcode,
+    data,
+  }),
   maxPrefixes: (afi: number, safi: number, limit: number): NotificationMessage => {
     const d = Buffer.alloc(7);
     d.writeUInt16BE(afi, 0);

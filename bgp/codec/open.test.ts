@@ -67,7 +67,11 @@ test('capabilities over 255 bytes are split across optional parameters', () => {
   assert.ok(r.ok);
   assert.deepStrictEqual(r.msg, open(caps));
   assert.throws(
-    () => encodeMessage(open(Array.from({ length: 50 }, () => ({ type: 'unknown', code: 200, value: new Uint8Array(4) }))), DEFAULT_CONTEXT),
+    () =>
+      encodeMessage(
+        open(Array.from({ length: 50 }, () => ({ type: 'unknown', code: 200, value: new Uint8Array(4) }))),
+        DEFAULT_CONTEXT,
+      ),
     { name: 'EncodeError' },
   );
 });

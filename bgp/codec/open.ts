@@ -1,6 +1,6 @@
 /** OPEN (RFC 4271 §4.2, §6.2) with capability optional parameters (RFC 5492). */
 import { type Capability, decodeCapabilities, encodeCapability } from './capabilities.js';
-import { BgpError, type Decoded, ErrorCode, EncodeError, HeaderSubcode, OpenSubcode, u16Data } from './errors.js';
+import { BgpError, type Decoded, EncodeError, ErrorCode, HeaderSubcode, OpenSubcode, u16Data } from './errors.js';
 import { ipv4ToU32 } from './ip.js';
 import { ipv4FromU32, OpenFixedLayout, Tlv8HeadLayout } from './layouts.js';
 import type { Writer } from './writer.js';
@@ -42,30 +42,44 @@ export function decodeOpen(b: Buffer, start: number, end: number): Decoded<OpenM
   const fail = (error: BgpError): Decoded<OpenMessage> => ({ ok: false, error });
   if (end - start < 10) {
     return fail(
-      new BgpError(ErrorCode.MessageHeader, HeaderSubcode.BadMessageLength, 'OPEN too short', u16Data(end - start + 19)),
+      new BgpError(
+        ErrorCode.MessageHeader,
+        HeaderSubcode.BadMessageLength,
+        'OPEN too short',
+        u16Data(end - start + 19),
+      ),
     );
   }
   const f = OpenFixedLayout.decode(b, start);
   // RFC 4271 §6.2: data is the largest locally supported version.
   if (f.version !== 4) {
-    return fail(new BgpError(ErrorCode.OpenMessage, OpenSubcode.UnsupportedVersionNumber, `version ${f.version}`, u16Data(4)));
+    return fail(
+      new BgpError(ErrorCode.OpenMessage, OpenSubcode.UnsupportedVersionNumber, `version ${f.version}`, u16Data(4)),
+    );
   }
   if (start + 10 + f.optParamLen !== end) {
     return fail(
-      new BgpError(ErrorCode.OpenMessage, OpenSubcode.Unspecific, 'optional parameters length disagrees with message length'),
+      new BgpError(
+        ErrorCode.OpenMessage,
+        OpenSubcode.Unspecific,
+        'optional parameters length disagrees with message length',
+      ),
     );
   }
   const capabilities: Capability[] = [];
   let p = start + 10;
   while (p < end) {
-    if (end - p < 2) return fail(new BgpError(ErrorCode.OpenMessage, OpenSubcode.Unspecific, 'truncated optional parameter'));
+    if (end - p < 2)
+      return fail(new BgpError(ErrorCode.OpenMessage, OpenSubcode.Unspecific, 'truncated optional parameter'));
     const { code, len } = Tlv8HeadLayout.decode(b, p);
     if (p + 2 + len > end) {
       return fail(new BgpError(ErrorCode.OpenMessage, OpenSubcode.Unspecific, 'optional parameter overruns OPEN'));
     }
     if (code !== PARAM_CAPABILITIES) {
       // RFC 4271 §6.2 (RFC 9072 extended parameters, type 255, are not supported: GoBGP rejects them too).
-      return fail(new BgpError(ErrorCode.OpenMessage, OpenSubcode.UnsupportedOptionalParameter, `optional parameter ${code}`));
+      return fail(
+        new BgpError(ErrorCode.OpenMessage, OpenSubcode.UnsupportedOptionalParameter, `optional parameter ${code}`),
+      );
     }
     const err = decodeCapabilities(b, p + 2, p + 2 + len, capabilities);
     if (err) return fail(err);

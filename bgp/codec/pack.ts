@@ -44,7 +44,8 @@ export function packUpdates(msg: UpdateMessage, ctx: CodecContext): Buffer[] {
   const out: Buffer[] = [];
   const { mpReach, mpUnreach, ...rest } = msg.attrs;
 
-  for (const w of chunk(msg.withdrawn, max - FIXED, v4ap)) out.push(encodeMessage({ type: 'update', withdrawn: w, attrs: {}, nlri: [] }, ctx));
+  for (const w of chunk(msg.withdrawn, max - FIXED, v4ap))
+    out.push(encodeMessage({ type: 'update', withdrawn: w, attrs: {}, nlri: [] }, ctx));
   if (mpUnreach !== undefined && mpUnreach.withdrawn.length > 0) {
     const ap = sendsPathId(ctx, familyName(mpUnreach.afi, mpUnreach.safi) ?? 'ipv4-unicast');
     for (const w of chunk(mpUnreach.withdrawn, max - FIXED - 3 - MP_ATTR_SLACK, ap)) {

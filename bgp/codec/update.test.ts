@@ -74,7 +74,12 @@ test('4-octet session never sends AS4_PATH, and ignores a received one', () => {
   const msg: UpdateMessage = {
     type: 'update',
     withdrawn: [],
-    attrs: { origin: 'igp', asPath: [{ type: 'sequence', asns: [1] }], nextHop: '10.0.0.1', as4Path: [{ type: 'sequence', asns: [1] }] },
+    attrs: {
+      origin: 'igp',
+      asPath: [{ type: 'sequence', asns: [1] }],
+      nextHop: '10.0.0.1',
+      as4Path: [{ type: 'sequence', asns: [1] }],
+    },
     nlri: [{ prefix: '10.0.0.0', len: 8 }],
   };
   const bytes = encodeMessage(msg, ctx);
@@ -82,13 +87,21 @@ test('4-octet session never sends AS4_PATH, and ignores a received one', () => {
 });
 
 function v4(n: number): Prefix[] {
-  return Array.from({ length: n }, (_, i) => ({ prefix: `10.${(i >> 10) & 255}.${(i >> 2) & 255}.${(i & 3) * 64}`, len: 26 }));
+  return Array.from({ length: n }, (_, i) => ({
+    prefix: `10.${(i >> 10) & 255}.${(i >> 2) & 255}.${(i & 3) * 64}`,
+    len: 26,
+  }));
 }
 
 test('packUpdates splits many IPv4 /26s into UPDATEs within 4096 bytes, nothing lost', () => {
   const nlri = v4(5000);
   const msgs = packUpdates(
-    { type: 'update', withdrawn: v4(1500), attrs: { origin: 'igp', asPath: [], nextHop: '10.0.0.1', localPref: 100 }, nlri },
+    {
+      type: 'update',
+      withdrawn: v4(1500),
+      attrs: { origin: 'igp', asPath: [], nextHop: '10.0.0.1', localPref: 100 },
+      nlri,
+    },
     ctx,
   );
   const got: Prefix[] = [];
@@ -115,7 +128,11 @@ test('packUpdates splits IPv6 MP_REACH, using 65535 bytes with extended messages
       {
         type: 'update',
         withdrawn: [],
-        attrs: { origin: 'igp', asPath: [], mpReach: { afi: 2, safi: 1, nextHop: 'fd00::1', linkLocalNextHop: 'fe80::1', nlri } },
+        attrs: {
+          origin: 'igp',
+          asPath: [],
+          mpReach: { afi: 2, safi: 1, nextHop: 'fd00::1', linkLocalNextHop: 'fe80::1', nlri },
+        },
         nlri: [],
       },
       c,

@@ -30,17 +30,20 @@ export function decodeUpdate(b: Buffer, start: number, end: number, ctx: CodecCo
   const wLen = b.readUInt16BE(start);
   const wEnd = start + 2 + wLen;
   // RFC 4271 §6.3 / RFC 7606 §4: lengths that overrun the message -> 3/1, session reset.
-  if (wEnd + 2 > end) return sessionReset(UpdateSubcode.MalformedAttributeList, 'withdrawn routes length overruns UPDATE');
+  if (wEnd + 2 > end)
+    return sessionReset(UpdateSubcode.MalformedAttributeList, 'withdrawn routes length overruns UPDATE');
   const aLen = b.readUInt16BE(wEnd);
   const aStart = wEnd + 2;
   const aEnd = aStart + aLen;
-  if (aEnd > end) return sessionReset(UpdateSubcode.MalformedAttributeList, 'total path attribute length overruns UPDATE');
+  if (aEnd > end)
+    return sessionReset(UpdateSubcode.MalformedAttributeList, 'total path attribute length overruns UPDATE');
 
   const v4AddPath = receivesPathId(ctx, 'ipv4-unicast');
   const withdrawn: Prefix[] = [];
   // RFC 7606 §5.3: a malformed withdrawn/NLRI field cannot be treated as withdraw -> session reset, 3/10.
   let st = nlriImpl.decode(b, start + 2, wEnd, 32, v4AddPath, withdrawn);
-  if (st !== NlriStatus.Ok) return sessionReset(UpdateSubcode.InvalidNetworkField, `withdrawn routes: ${nlriReason(st)}`);
+  if (st !== NlriStatus.Ok)
+    return sessionReset(UpdateSubcode.InvalidNetworkField, `withdrawn routes: ${nlriReason(st)}`);
   const nlri: Prefix[] = [];
   st = nlriImpl.decode(b, aEnd, end, 32, v4AddPath, nlri);
   if (st !== NlriStatus.Ok) return sessionReset(UpdateSubcode.InvalidNetworkField, `NLRI: ${nlriReason(st)}`);
@@ -56,7 +59,9 @@ export function decodeUpdate(b: Buffer, start: number, end: number, ctx: CodecCo
     const hasNlri =
       nlri.length > 0 || withdrawn.length > 0 || attrs.mpReach !== undefined || attrs.mpUnreach !== undefined;
     const last = errors.pop() as BgpError;
-    errors.push(new BgpError(last.code, last.subcode, last.message, last.data, hasNlri ? 'treat-as-withdraw' : 'session-reset'));
+    errors.push(
+      new BgpError(last.code, last.subcode, last.message, last.data, hasNlri ? 'treat-as-withdraw' : 'session-reset'),
+    );
   } else if (nlri.length > 0 || attrs.mpReach !== undefined) {
     // RFC 4271 §6.3 + RFC 7606 §3(d): missing well-known mandatory -> 3/3 (data: the type code), treat-as-withdraw.
     // NEXT_HOP is mandatory only with classic NLRI (RFC 4760 §3).
@@ -64,7 +69,13 @@ export function decodeUpdate(b: Buffer, start: number, end: number, ctx: CodecCo
     for (const t of required) {
       if (seen[t] !== 1) {
         errors.push(
-          new BgpError(ErrorCode.UpdateMessage, UpdateSubcode.MissingWellKnownAttribute, `missing attribute ${t}`, Uint8Array.of(t), 'treat-as-withdraw'),
+          new BgpError(
+            ErrorCode.UpdateMessage,
+            UpdateSubcode.MissingWellKnownAttribute,
+            `missing attribute ${t}`,
+            Uint8Array.of(t),
+            'treat-as-withdraw',
+          ),
         );
       }
     }

@@ -65,8 +65,10 @@ export interface BirdConfigOptions {
 /** A BIRD 2 config: device protocol, static routes, one `protocol bgp` per neighbor; no kernel protocol. */
 export function birdConfig(o: BirdConfigOptions): string {
   const lines = [`router id ${o.routerId};`, 'protocol device {}'];
-  if (o.static4?.length) lines.push(`protocol static s4 { ipv4; ${o.static4.map((r) => `route ${r} blackhole;`).join(' ')} }`);
-  if (o.static6?.length) lines.push(`protocol static s6 { ipv6; ${o.static6.map((r) => `route ${r} blackhole;`).join(' ')} }`);
+  if (o.static4?.length)
+    lines.push(`protocol static s4 { ipv4; ${o.static4.map((r) => `route ${r} blackhole;`).join(' ')} }`);
+  if (o.static6?.length)
+    lines.push(`protocol static s6 { ipv6; ${o.static6.map((r) => `route ${r} blackhole;`).join(' ')} }`);
   for (const n of o.neighbors) {
     const filter = `export filter { ${n.exportStatements ?? ''} accept; };`;
     const channel = (af: string) => `  ${af} { import all; ${filter} ${n.addPaths ? 'add paths on;' : ''} };`;
@@ -155,7 +157,8 @@ export function gobgpConfig(o: GobgpConfigOptions): string {
     if (n.localAddress) out.push('  [neighbors.transport.config]', `    local-address = "${n.localAddress}"`);
     for (const f of n.families) {
       out.push('  [[neighbors.afi-safis]]', '    [neighbors.afi-safis.config]', `      afi-safi-name = "${f}"`);
-      if (n.addPaths) out.push('    [neighbors.afi-safis.add-paths.config]', '      receive = true', '      send-max = 8');
+      if (n.addPaths)
+        out.push('    [neighbors.afi-safis.add-paths.config]', '      receive = true', '      send-max = 8');
     }
   }
   return `${out.filter((l) => l !== '').join('\n')}\n`;

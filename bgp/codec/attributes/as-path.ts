@@ -21,7 +21,12 @@ import {
   WELL_KNOWN,
 } from './types.js';
 
-const SEGMENT_TYPES: Record<number, AsPathSegmentType> = { 1: 'set', 2: 'sequence', 3: 'confed-sequence', 4: 'confed-set' };
+const SEGMENT_TYPES: Record<number, AsPathSegmentType> = {
+  1: 'set',
+  2: 'sequence',
+  3: 'confed-sequence',
+  4: 'confed-set',
+};
 const SEGMENT_CODES: Record<AsPathSegmentType, number> = { set: 1, sequence: 2, 'confed-sequence': 3, 'confed-set': 4 };
 
 /** Decodes segments in b[s, e) with `width`-byte ASNs; a string describes the malformation. */
@@ -37,7 +42,8 @@ export function decodeSegments(b: Buffer, s: number, e: number, width: 2 | 4): A
     const end = p + 2 + count * width;
     if (end > e) return 'segment overruns the attribute';
     const asns = new Array<number>(count);
-    for (let i = 0; i < count; i++) asns[i] = width === 4 ? b.readUInt32BE(p + 2 + 4 * i) : b.readUInt16BE(p + 2 + 2 * i);
+    for (let i = 0; i < count; i++)
+      asns[i] = width === 4 ? b.readUInt32BE(p + 2 + 4 * i) : b.readUInt16BE(p + 2 + 2 * i);
     out.push({ type, asns });
     p = end;
   }
@@ -114,7 +120,10 @@ function pathLength(segs: readonly AsPathSegment[]): number {
  * keep the leading (len(AS_PATH) - len(AS4_PATH)) ASNs of AS_PATH, then append AS4_PATH. If
  * AS4_PATH is longer than AS_PATH it is ignored.
  */
-export function mergeAs4Path(asPath: readonly AsPathSegment[], as4Path: readonly AsPathSegment[] | undefined): AsPathSegment[] {
+export function mergeAs4Path(
+  asPath: readonly AsPathSegment[],
+  as4Path: readonly AsPathSegment[] | undefined,
+): AsPathSegment[] {
   if (as4Path === undefined) return asPath.map((s) => ({ type: s.type, asns: [...s.asns] }));
   let keep = pathLength(asPath) - pathLength(as4Path);
   if (keep < 0) return asPath.map((s) => ({ type: s.type, asns: [...s.asns] }));

@@ -7,7 +7,7 @@
  * 3/4), then the value codec. Errors are collected; the caller picks the strongest action.
  */
 import type { CodecContext } from '../context.js';
-import { BgpError, ErrorCode, EncodeError, UpdateSubcode } from '../errors.js';
+import { BgpError, EncodeError, ErrorCode, UpdateSubcode } from '../errors.js';
 import { ATTR_HEADER } from '../layouts.js';
 import type { Writer } from '../writer.js';
 import { aggregatorAttr, as4AggregatorAttr, atomicAggregateAttr } from './aggregator.js';
@@ -17,12 +17,12 @@ import { mpReachAttr, mpUnreachAttr } from './mp-reach.js';
 import { nextHopAttr } from './next-hop.js';
 import { clusterListAttr, localPrefAttr, medAttr, originatorIdAttr } from './numeric.js';
 import { originAttr } from './origin.js';
-import { AttrFlag, type AttrDesc, AttrType, type PathAttributes, type UnknownAttribute } from './types.js';
+import { type AttrDesc, AttrFlag, AttrType, type PathAttributes, type UnknownAttribute } from './types.js';
 import { classifyUnknown, keepUnknown } from './unknown.js';
 
-export * from './types.js';
 export { mergeAs4Path } from './as-path.js';
 export { community, formatCommunity, WellKnownCommunity } from './communities.js';
+export * from './types.js';
 
 /** Attribute descriptors by type code (BIRD `bgp_attr_table`). */
 export const ATTRIBUTES: ReadonlyMap<number, AttrDesc> = new Map(
@@ -99,16 +99,29 @@ export function decodeAttributes(
       const verdict = classifyUnknown(h.flags);
       if (verdict === 'unrecognized-well-known') {
         errors.push(
-          new BgpError(ErrorCode.UpdateMessage, UpdateSubcode.UnrecognizedWellKnownAttribute, `unrecognized well-known attribute ${type}`, whole()),
+          new BgpError(
+            ErrorCode.UpdateMessage,
+            UpdateSubcode.UnrecognizedWellKnownAttribute,
+            `unrecognized well-known attribute ${type}`,
+            whole(),
+          ),
         );
       } else if (verdict === 'keep') {
-        (attrs.unknown ??= []).push(keepUnknown(h.flags, type, new Uint8Array(b.subarray(vs, ve))));
+        const kept = keepUnknown(h.flags, type, new Uint8Array(b.subarray(vs, ve)));
+        if (attrs.unknown === undefined) attrs.unknown = [kept];
+        else attrs.unknown.push(kept);
       }
       continue;
     }
     if ((h.flags & (AttrFlag.Optional | AttrFlag.Transitive)) !== desc.flags) {
       errors.push(
-        new BgpError(ErrorCode.UpdateMessage, UpdateSubcode.AttributeFlagsError, `${desc.name} flags 0x${h.flags.toString(16)}`, whole(), desc.action),
+        new BgpError(
+          ErrorCode.UpdateMessage,
+          UpdateSubcode.AttributeFlagsError,
+          `${desc.name} flags 0x${h.flags.toString(16)}`,
+          whole(),
+          desc.action,
+        ),
       );
       continue;
     }
@@ -116,10 +129,18 @@ export function decodeAttributes(
     const problem = desc.decode(b, vs, ve, attrs, ctx);
     if (problem !== undefined) {
       errors.push(
-        new BgpError(ErrorCode.UpdateMessage, problem.subcode, problem.message, problem.data ?? whole(), problem.action ?? desc.action),
+        new BgpError(
+          ErrorCode.UpdateMessage,
+          problem.subcode,
+          problem.message,
+          problem.data ?? whole(),
+          problem.action ?? desc.action,
+        ),
       );
     }
   }
+  // Canonical order (the encoder writes attributes by type code), so decode(encode(m)) equals m.
+  if (attrs.unknown !== undefined && attrs.unknown.length > 1) attrs.unknown.sort((x, y) => x.typeCode - y.typeCode);
   return { attrs, seen, framingError: false };
 }
 
@@ -149,7 +170,11 @@ export function encodeAttributes(attrs: PathAttributes, w: Writer, ctx: CodecCon
   if (!ctx.as4) {
     if (attrs.asPath !== undefined && attrs.as4Path === undefined && needsAs4(attrs.asPath)) {
       const as4Path = attrs.asPath.filter((s) => s.type === 'set' || s.type === 'sequence');
-      entries.push({ typeCode: AttrType.As4Path, flags: as4PathAttr.flags, write: () => as4PathAttr.encode({ as4Path }, w, ctx) });
+      entries.push({
+        typeCode: AttrType.As4Path,
+        flags: as4PathAttr.flags,
+        write: () => as4PathAttr.encode({ as4Path }, w, ctx),
+      });
     }
     if (attrs.aggregator !== undefined && attrs.as4Aggregator === undefined && attrs.aggregator.asn > 0xffff) {
       const as4Aggregator = attrs.aggregator;

@@ -29,7 +29,11 @@ export const mpReachAttr: AttrDesc = {
   action: 'afi-safi-disable',
   decode(b, s, e, attrs, ctx) {
     if (e - s < 5) {
-      return { subcode: UpdateSubcode.OptionalAttributeError, message: 'MP_REACH_NLRI too short', action: 'session-reset' };
+      return {
+        subcode: UpdateSubcode.OptionalAttributeError,
+        message: 'MP_REACH_NLRI too short',
+        action: 'session-reset',
+      };
     }
     const { afi, safi, nhLen } = MpReachHeadLayout.decode(b, s);
     const fam = familyName(afi, safi);
@@ -41,7 +45,8 @@ export const mpReachAttr: AttrDesc = {
     let nextHop: string;
     let linkLocal: string | undefined;
     if (afi === 1) {
-      if (nhLen !== 4) return { subcode: UpdateSubcode.OptionalAttributeError, message: `IPv4 next-hop length ${nhLen}` };
+      if (nhLen !== 4)
+        return { subcode: UpdateSubcode.OptionalAttributeError, message: `IPv4 next-hop length ${nhLen}` };
       nextHop = formatIpv4(b, nh);
     } else {
       if (nhLen !== 16 && nhLen !== 32) {
@@ -87,7 +92,11 @@ export const mpUnreachAttr: AttrDesc = {
   action: 'afi-safi-disable',
   decode(b, s, e, attrs, ctx) {
     if (e - s < 3) {
-      return { subcode: UpdateSubcode.OptionalAttributeError, message: 'MP_UNREACH_NLRI too short', action: 'session-reset' };
+      return {
+        subcode: UpdateSubcode.OptionalAttributeError,
+        message: 'MP_UNREACH_NLRI too short',
+        action: 'session-reset',
+      };
     }
     const { afi, safi } = MpUnreachHeadLayout.decode(b, s);
     const fam = familyName(afi, safi);

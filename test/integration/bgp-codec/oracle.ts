@@ -24,7 +24,8 @@ export function readPcap(file: string): TcpSegment[] {
   const b = readFileSync(file);
   const magic = b.readUInt32LE(0);
   const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
-  if (!le && b.readUInt32BE(0) !== 0xa1b2c3d4 && b.readUInt32BE(0) !== 0xa1b23c4d) throw new Error('not a libpcap file');
+  if (!le && b.readUInt32BE(0) !== 0xa1b2c3d4 && b.readUInt32BE(0) !== 0xa1b23c4d)
+    throw new Error('not a libpcap file');
   const u32 = (o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
   if (u32(20) !== 1) throw new Error(`link type ${u32(20)} is not Ethernet`);
   const out: TcpSegment[] = [];
@@ -59,7 +60,12 @@ function parseEthernet(f: Buffer): TcpSegment | undefined {
     end = off + f.readUInt16BE(off + 2);
   } else if (et === 0x86dd) {
     proto = f[off + 6] as number;
-    const hex = (s: number) => f.subarray(s, s + 16).toString('hex').match(/.{4}/g)?.join(':') ?? '';
+    const hex = (s: number) =>
+      f
+        .subarray(s, s + 16)
+        .toString('hex')
+        .match(/.{4}/g)
+        ?.join(':') ?? '';
     src = hex(off + 8);
     dst = hex(off + 24);
     l4 = off + 40;
@@ -337,7 +343,15 @@ function canon(addr: string): string {
 export interface Summary {
   type: number;
   length: number;
-  open?: { myAs: number; holdTime: number; bgpId: string; caps: number[]; as4: number[]; mp: string[]; addPath: string[] };
+  open?: {
+    myAs: number;
+    holdTime: number;
+    bgpId: string;
+    caps: number[];
+    as4: number[];
+    mp: string[];
+    addPath: string[];
+  };
   update?: {
     withdrawn: string[];
     nlri: string[];
@@ -430,7 +444,10 @@ export function summarizeTshark(tree: { [k: string]: Json }): Summary {
       u.mpUnreach = {
         afi: Number(fieldValues(mu, 'bgp.update.path_attribute.mp_unreach_nlri.afi')[0]),
         safi: Number(fieldValues(mu, 'bgp.update.path_attribute.mp_unreach_nlri.safi')[0]),
-        withdrawn: [...prefixesIn(mu, 'bgp.mp_unreach_nlri_ipv6_prefix'), ...prefixesIn(mu, 'bgp.mp_unreach_nlri_ipv4_prefix')],
+        withdrawn: [
+          ...prefixesIn(mu, 'bgp.mp_unreach_nlri_ipv6_prefix'),
+          ...prefixesIn(mu, 'bgp.mp_unreach_nlri_ipv4_prefix'),
+        ],
       };
     }
     s.update = u;
@@ -487,7 +504,9 @@ export function summarizeOurs(msg: BgpMessage, length: number, dropped: number[]
       as4: msg.capabilities.flatMap((c) => (c.type === 'four-octet-as' ? [c.asn] : [])),
       mp: msg.capabilities.flatMap((c) => (c.type === 'multiprotocol' ? [`${c.afi}/${c.safi}`] : [])),
       addPath: msg.capabilities.flatMap((c) =>
-        c.type === 'add-path' ? c.families.map((f) => `${f.afi}/${f.safi}/${['receive', 'send', 'both'].indexOf(f.mode) + 1}`) : [],
+        c.type === 'add-path'
+          ? c.families.map((f) => `${f.afi}/${f.safi}/${['receive', 'send', 'both'].indexOf(f.mode) + 1}`)
+          : [],
       ),
     };
   } else if (msg.type === 'update') {
@@ -512,9 +531,15 @@ export function summarizeOurs(msg: BgpMessage, length: number, dropped: number[]
       u.communities = a.communities.filter((c) => c < 0xffff0000).map((c) => `${Math.floor(c / 65536)}:${c & 0xffff}`);
       if (wk.length > 0) u.communities.push(...wk.map((c) => `wk:${c}`));
     }
-    if (a.largeCommunities !== undefined) u.large = a.largeCommunities.map((l) => `${l.globalAdmin}:${l.localData1}:${l.localData2}`);
+    if (a.largeCommunities !== undefined)
+      u.large = a.largeCommunities.map((l) => `${l.globalAdmin}:${l.localData1}:${l.localData2}`);
     if (a.mpReach !== undefined) {
-      u.mpReach = { afi: a.mpReach.afi, safi: a.mpReach.safi, nextHop: canon(a.mpReach.nextHop), nlri: a.mpReach.nlri.map(pfx) };
+      u.mpReach = {
+        afi: a.mpReach.afi,
+        safi: a.mpReach.safi,
+        nextHop: canon(a.mpReach.nextHop),
+        nlri: a.mpReach.nlri.map(pfx),
+      };
       if (a.mpReach.linkLocalNextHop !== undefined) u.mpReach.linkLocal = canon(a.mpReach.linkLocalNextHop);
     }
     if (a.mpUnreach !== undefined) {
@@ -531,8 +556,12 @@ export function summarizeOurs(msg: BgpMessage, length: number, dropped: number[]
 export function decodeAll(frames: Buffer[], ctx: CodecContext): BgpMessage[] {
   return frames.map((f, i) => {
     const r = decodeMessage(f, ctx);
-    if (!r.ok) throw new Error(`message ${i} (${f.toString('hex').slice(0, 60)}…): ${r.error.code}/${r.error.subcode} ${r.error.message}`);
-    if (r.attrErrors.length > 0) throw new Error(`message ${i}: attribute errors ${r.attrErrors.map((e) => e.message).join(', ')}`);
+    if (!r.ok)
+      throw new Error(
+        `message ${i} (${f.toString('hex').slice(0, 60)}…): ${r.error.code}/${r.error.subcode} ${r.error.message}`,
+      );
+    if (r.attrErrors.length > 0)
+      throw new Error(`message ${i}: attribute errors ${r.attrErrors.map((e) => e.message).join(', ')}`);
     return r.msg;
   });
 }
