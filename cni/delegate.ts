@@ -44,10 +44,17 @@ export class ExecPluginRunner implements PluginRunner {
     }
     const bin = findPlugin(type, path);
     if (!bin) {
-      throw new CniError(CniCode.InvalidNetworkConfig, `failed to find plugin "${type}" in path`, `[${path.join(' ')}]`);
+      throw new CniError(
+        CniCode.InvalidNetworkConfig,
+        `failed to find plugin "${type}" in path`,
+        `[${path.join(' ')}]`,
+      );
     }
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-      const p = spawn(bin, [], { env: { ...process.env, ...env, CNI_COMMAND: command }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const p = spawn(bin, [], {
+        env: { ...process.env, ...env, CNI_COMMAND: command },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       p.stdout.setEncoding('utf8').on('data', (d: string) => {

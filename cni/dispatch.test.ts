@@ -10,11 +10,18 @@ import type { PluginRunner } from './delegate.js';
 import { dispatch, type PluginCommands } from './dispatch.js';
 import { CniCode, CniError } from './errors.js';
 import { FakeIpamClient } from './fake-ipam-client.js';
-import { type FakeOp, FakeNetns } from './fake-netns.js';
+import { FakeNetns, type FakeOp } from './fake-netns.js';
 import { ipamPluginCommands } from './ipam-plugin.js';
 import { IpError } from './netns.js';
 
-const petrel: PluginCommands = { component: 'cni', ADD: cmdAdd, DEL: cmdDel, CHECK: cmdCheck, STATUS: cmdStatus, GC: cmdGc };
+const petrel: PluginCommands = {
+  component: 'cni',
+  ADD: cmdAdd,
+  DEL: cmdDel,
+  CHECK: cmdCheck,
+  STATUS: cmdStatus,
+  GC: cmdGc,
+};
 const NETNS = '/var/run/netns/pod1';
 
 class FakeRunner implements PluginRunner {
@@ -151,7 +158,10 @@ test('delegated IPAM: ADD runs the delegate, rollback runs its DEL', async () =>
   const w = world();
   const conf = w.conf({ ipam: { type: 'host-local' } });
   const ok = parse((await w.run('ADD', conf)).stdout) as { ips: { address: string }[] };
-  assert.deepEqual(ok.ips.map((i) => i.address), ['10.9.0.5/32']);
+  assert.deepEqual(
+    ok.ips.map((i) => i.address),
+    ['10.9.0.5/32'],
+  );
   w.netns.failNext('podBatch');
   assert.equal((await w.run('ADD', conf, { CNI_CONTAINERID: 'c2' })).exitCode, 1);
   assert.deepEqual(w.runner.calls, ['host-local ADD', 'host-local ADD', 'host-local DEL']);
@@ -215,7 +225,11 @@ test('petrel-ipam: ADD gives pool prefix and reserved gateway, DEL releases by n
   const w = world();
   const out = await w.run('ADD', w.conf({ type: 'ptp' }), {}, ipamPluginCommands);
   assert.equal(out.exitCode, 0, out.stdout);
-  const r = parse(out.stdout) as { ips: { address: string; gateway: string }[]; routes: unknown[]; interfaces?: unknown };
+  const r = parse(out.stdout) as {
+    ips: { address: string; gateway: string }[];
+    routes: unknown[];
+    interfaces?: unknown;
+  };
   assert.deepEqual(r.ips, [{ address: '10.1.0.2/24', gateway: '10.1.0.1' }]);
   assert.deepEqual(r.routes, [{ dst: '0.0.0.0/0' }]);
   assert.equal(r.interfaces, undefined);

@@ -26,13 +26,7 @@ export function readCommand(env: Env): CniCommand {
 
 /** SPEC: interface names are at most 15 bytes, no '/', ':' or whitespace, not "." or "..". */
 export function validIfName(name: string): boolean {
-  return (
-    name.length > 0 &&
-    Buffer.byteLength(name) <= 15 &&
-    name !== '.' &&
-    name !== '..' &&
-    !/[/:\s]/.test(name)
-  );
+  return name.length > 0 && Buffer.byteLength(name) <= 15 && name !== '.' && name !== '..' && !/[/:\s]/.test(name);
 }
 
 /** CONVENTIONS.md CNI_ARGS: `K=V;K=V`, any order; unknown keys fail unless IgnoreUnknown is set. */
@@ -97,7 +91,8 @@ export function readEnv(env: Env, command: CniCommand): CniEnv {
   if (missing.length > 0) {
     throw new CniError(CniCode.InvalidEnvironment, `required env variables [${missing.join(' ')}] missing`);
   }
-  if (!ID_PATTERN.test(out.containerId)) throw bad('CNI_CONTAINERID', `"${out.containerId}" is not a valid container ID`);
+  if (!ID_PATTERN.test(out.containerId))
+    throw bad('CNI_CONTAINERID', `"${out.containerId}" is not a valid container ID`);
   if (!validIfName(out.ifName)) throw bad('CNI_IFNAME', `"${out.ifName}" is not a valid interface name`);
   if (out.netns && !out.netns.startsWith('/')) throw bad('CNI_NETNS', `"${out.netns}" is not an absolute path`);
   out.args = parseCniArgs(out.rawArgs);

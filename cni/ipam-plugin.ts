@@ -8,13 +8,14 @@
  * on-subnet gateway, which they put on the host side. DEL releases by handle; CHECK verifies the
  * handle still holds what prevResult lists.
  */
+
+import type { CommandContext } from './commands/context.js';
+import { ownerAttrs, staticIps } from './commands/ipam.js';
+import type { PluginCommands } from './dispatch.js';
 import { CniCode, CniError } from './errors.js';
 import { stripPrefix } from './ip.js';
 import { ipamPluginHandle } from './names.js';
 import { resultDns } from './netconf.js';
-import type { CommandContext } from './commands/context.js';
-import { ownerAttrs, staticIps } from './commands/ipam.js';
-import type { PluginCommands } from './dispatch.js';
 import type { CniResult } from './types.js';
 import { requireAtLeast } from './version.js';
 
@@ -56,12 +57,17 @@ async function check(ctx: CommandContext): Promise<void> {
   requireAtLeast(ctx.conf.cniVersion, '0.4.0', 'CHECK');
   const handle = handleOf(ctx);
   const held = (await ctx.ipam().get(handle)).map((a) => a.ip);
-  if (held.length === 0) throw new CniError(CniCode.UnknownContainer, 'unknown container', `IPAM holds nothing for ${handle}`);
+  if (held.length === 0)
+    throw new CniError(CniCode.UnknownContainer, 'unknown container', `IPAM holds nothing for ${handle}`);
   // prevResult is the whole chain's result: what we hold must be what it reports.
   const reported = (ctx.conf.prevResult?.ips ?? []).map((i) => stripPrefix(i.address));
   const missing = ctx.conf.prevResult ? held.filter((ip) => !reported.includes(ip)) : [];
   if (missing.length > 0) {
-    throw new CniError(CniCode.CheckFailed, 'CHECK failed', `${missing.join(', ')} held by ${handle} but not in prevResult`);
+    throw new CniError(
+      CniCode.CheckFailed,
+      'CHECK failed',
+      `${missing.join(', ')} held by ${handle} but not in prevResult`,
+    );
   }
 }
 

@@ -44,7 +44,12 @@ const BAD: { name: string; input: unknown; code: number }[] = [
   { name: 'ipMasq', input: { ...base, ipMasq: true }, code: 2 },
   { name: 'bad prevResult', input: { ...base, prevResult: { ips: [{}] } }, code: 6 },
 ];
-for (const b of BAD) test(`${b.name} -> code ${b.code}`, () => assert.equal(code(() => parse(b.input)), b.code));
+for (const b of BAD)
+  test(`${b.name} -> code ${b.code}`, () =>
+    assert.equal(
+      code(() => parse(b.input)),
+      b.code,
+    ));
 
 test('runtimeConfig keys match case-insensitively (containerd Go spelling)', () => {
   const c = parse({
@@ -81,8 +86,14 @@ test('CNI_ARGS: any order, IgnoreUnknown, unknown keys rejected without it', () 
     podName: 'p',
     podNamespace: 'n',
   });
-  assert.equal(code(() => parseCniArgs('FOO=1')), 4);
-  assert.equal(code(() => parseCniArgs('novalue')), 4);
+  assert.equal(
+    code(() => parseCniArgs('FOO=1')),
+    4,
+  );
+  assert.equal(
+    code(() => parseCniArgs('novalue')),
+    4,
+  );
 });
 
 test('environment: required per command, DEL without netns is fine, names the variable', () => {
@@ -96,8 +107,17 @@ test('environment: required per command, DEL without netns is fine, names the va
     assert.equal(err.code, 4);
     assert.match(err.msg, /CNI_IFNAME CNI_NETNS/);
   }
-  assert.equal(code(() => readEnv({ ...env, CNI_IFNAME: 'a-very-long-interface' }, 'ADD')), 4);
-  assert.equal(code(() => readEnv({ ...env, CNI_CONTAINERID: '-x' }, 'ADD')), 4);
-  assert.equal(code(() => readEnv({ ...env, CNI_NETNS: 'relative' }, 'ADD')), 4);
+  assert.equal(
+    code(() => readEnv({ ...env, CNI_IFNAME: 'a-very-long-interface' }, 'ADD')),
+    4,
+  );
+  assert.equal(
+    code(() => readEnv({ ...env, CNI_CONTAINERID: '-x' }, 'ADD')),
+    4,
+  );
+  assert.equal(
+    code(() => readEnv({ ...env, CNI_NETNS: 'relative' }, 'ADD')),
+    4,
+  );
   assert.equal(readEnv({}, 'STATUS').containerId, '');
 });

@@ -50,7 +50,9 @@ export function classifyIpError(stderr: string): IpErrorKind {
     return 'netns-missing';
   }
   if (/File exists/i.test(stderr)) return 'exists';
-  if (/Cannot find device|does not exist|No such device|No such process|Cannot assign requested address/i.test(stderr)) {
+  if (
+    /Cannot find device|does not exist|No such device|No such process|Cannot assign requested address/i.test(stderr)
+  ) {
     return 'not-found';
   }
   return 'other';
@@ -105,7 +107,14 @@ export class Iproute2Netns implements NetnsExec {
   constructor(private readonly paths: Iproute2Paths = defaultPaths()) {}
 
   private async batch(prefix: string[], lines: string[], json: boolean, family?: 4 | 6): Promise<string> {
-    const argv = [...prefix, this.paths.ip, ...(json ? ['-json'] : []), ...(family ? [`-${family}`] : []), '-batch', '-'];
+    const argv = [
+      ...prefix,
+      this.paths.ip,
+      ...(json ? ['-json'] : []),
+      ...(family ? [`-${family}`] : []),
+      '-batch',
+      '-',
+    ];
     const r = await run(argv, `${lines.join('\n')}\n`);
     if (r.code !== 0) throw errorOf(r.stderr, lines);
     return r.stdout;

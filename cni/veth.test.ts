@@ -20,7 +20,10 @@ test('IPv4 plan: veth straight into the pod netns, /32, link route to 169.254.1.
     'link add petr0123456789a mtu 1450 address ee:ee:ee:ee:ee:ee type veth peer name eth0 mtu 1450 address 02:11:22:33:44:55 netns /var/run/netns/p',
     'link set petr0123456789a alias petrel:c1:eth0',
   ]);
-  assert.deepEqual(planHostUp(plan), ['link set petr0123456789a up', 'route add 10.0.0.5/32 dev petr0123456789a scope link']);
+  assert.deepEqual(planHostUp(plan), [
+    'link set petr0123456789a up',
+    'route add 10.0.0.5/32 dev petr0123456789a scope link',
+  ]);
   assert.deepEqual(planPod(plan), [
     'link set eth0 up',
     'addr add 10.0.0.5/32 dev eth0',
@@ -69,9 +72,21 @@ test('removeVeth: pod side when the netns exists; host side only with our alias'
 });
 
 test('names: host veth 15 chars, from namespace/pod (stable across sandboxes) else container ID', () => {
-  const a = hostVethName({ containerId: 'aaa', ifName: 'eth0', args: { podNamespace: 'ns', podName: 'p', ignoreUnknown: true } });
-  const b = hostVethName({ containerId: 'bbb', ifName: 'eth0', args: { podNamespace: 'ns', podName: 'p', ignoreUnknown: true } });
-  const c = hostVethName({ containerId: 'aaa', ifName: 'eth1', args: { podNamespace: 'ns', podName: 'p', ignoreUnknown: true } });
+  const a = hostVethName({
+    containerId: 'aaa',
+    ifName: 'eth0',
+    args: { podNamespace: 'ns', podName: 'p', ignoreUnknown: true },
+  });
+  const b = hostVethName({
+    containerId: 'bbb',
+    ifName: 'eth0',
+    args: { podNamespace: 'ns', podName: 'p', ignoreUnknown: true },
+  });
+  const c = hostVethName({
+    containerId: 'aaa',
+    ifName: 'eth1',
+    args: { podNamespace: 'ns', podName: 'p', ignoreUnknown: true },
+  });
   const d = hostVethName({ containerId: 'aaa', ifName: 'eth0', args: { ignoreUnknown: false } });
   assert.equal(a, b);
   assert.notEqual(a, c);

@@ -3,7 +3,7 @@
 // without Node.js. For each plugin: esbuild one CommonJS file (no shebang: SEA runs the script
 // itself), `node --experimental-sea-config` turns it into a blob (with V8 code cache, which cuts
 // start-up), a copy of this node binary gets the blob injected with postject (npm package, no
-// install scripts; run through npx), giving dist-sea/<name>. Node 20 SEA docs:
+// install scripts; a devDependency), giving dist-sea/<name>. Node 20 SEA docs:
 // https://nodejs.org/docs/latest-v20.x/api/single-executable-applications.html
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { build } from 'esbuild';
 const root = new URL('..', import.meta.url).pathname;
 const out = `${root}dist-sea`;
 const work = `${out}/build`;
-const POSTJECT = 'postject@1.0.0-alpha.6';
+const POSTJECT = `${root}node_modules/.bin/postject`;
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 export const SEA_ENTRIES = { petrel: 'cni/main.ts', 'petrel-ipam': 'cni/ipam-main.ts' };
 
@@ -48,6 +48,6 @@ for (const [name, entry] of Object.entries(SEA_ENTRIES)) {
   rmSync(exe, { force: true });
   copyFileSync(process.execPath, exe);
   chmodSync(exe, 0o755);
-  run('npx', ['--yes', POSTJECT, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE]);
+  run(POSTJECT, [exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE]);
   console.log(`built ${exe}`);
 }

@@ -4,7 +4,7 @@
 //   unit: dist/**/*.test.js that are not *.it.test.js (no root, no daemons, seconds)
 //   it:   dist/**/*.it.test.js (real etcd, netns, routers; each test declares what it needs)
 // `all` (what `npm test` and CI run) first installs missing system dependencies when root,
-// then builds (tsc + bundles in bin/), then runs both sets.
+// then builds (tsc + bundles in bin/) and packages the plugins (dist-sea/), then runs both sets.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -30,6 +30,8 @@ function walk(dir, out = []) {
 if (mode === 'all') {
   if (process.getuid?.() === 0) run('bash', ['scripts/install-deps.sh', '--if-missing']);
   run('npm', ['run', '--silent', 'build']);
+  // The CNI tests run the plugins as packaged single executables, as hosts without Node do.
+  run('npm', ['run', '--silent', 'package']);
 }
 
 const files = walk(join(root, 'dist'))

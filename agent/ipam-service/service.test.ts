@@ -33,7 +33,7 @@ test('assign is idempotent per handle and records the node', async () => {
     [4, 6],
   );
   const call = ipam.calls.find((c) => c.op === 'autoAssign');
-  assert.equal((call?.arg as { attrs: { node: string } }).attrs.node, 'n1');
+  assert.equal((call?.arg as { attrs: { node: string } } | undefined)?.attrs.node, 'n1');
   assert.equal(ipam.calls.filter((c) => c.op === 'autoAssign').length, 1);
 });
 
@@ -147,6 +147,7 @@ test('socket: mode 0600, client round trip, unreachable and timeout are code 11'
     const client = new AgentClient(mutePath, 500, clock);
     const p = client.status();
     await onConnect;
+    while (clock.pending() === 0) await new Promise((r) => setImmediate(r));
     clock.advance(501);
     await assert.rejects(
       p,

@@ -71,9 +71,14 @@ function setupFailure(err: unknown, plan: VethPlan): CniError {
     if (cause.kind === 'netns-missing') {
       return new CniError(CniCode.InvalidEnvironment, 'invalid environment variable CNI_NETNS', plan.netns, { cause });
     }
-    return new CniError(CniCode.Internal, `pod network setup failed (${step}): ip ${cause.command}`, cause.stderr.trim(), {
-      cause,
-    });
+    return new CniError(
+      CniCode.Internal,
+      `pod network setup failed (${step}): ip ${cause.command}`,
+      cause.stderr.trim(),
+      {
+        cause,
+      },
+    );
   }
   const e = cause as NodeJS.ErrnoException | undefined;
   if (e?.code && step === 'sysctl') {
@@ -87,7 +92,11 @@ function setupFailure(err: unknown, plan: VethPlan): CniError {
 export async function cmdAdd(ctx: CommandContext): Promise<CniResult> {
   const { env, conf, netns, log } = ctx;
   if (!netns.netnsExists(env.netns)) {
-    throw new CniError(CniCode.InvalidEnvironment, 'invalid environment variable CNI_NETNS', `${env.netns} does not exist`);
+    throw new CniError(
+      CniCode.InvalidEnvironment,
+      'invalid environment variable CNI_NETNS',
+      `${env.netns} does not exist`,
+    );
   }
   const lease = await acquire(ctx);
   const addresses: PodAddress[] = lease.addresses;

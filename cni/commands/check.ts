@@ -6,8 +6,8 @@
 import { CniCode, CniError } from '../errors.js';
 import { ipFamily, stripPrefix } from '../ip.js';
 import { GATEWAY_V4, GATEWAY_V6, hostVethName, pluginHandle } from '../names.js';
-import { checkVeth, type PodAddress } from '../veth.js';
 import { requireAtLeast } from '../version.js';
+import { checkVeth, type PodAddress } from '../veth.js';
 import type { CommandContext } from './context.js';
 import { ipamType, isPetrelIpam } from './ipam.js';
 
@@ -23,13 +23,18 @@ export async function cmdCheck(ctx: CommandContext): Promise<void> {
   let held: string[] | undefined;
   if (isPetrelIpam(ctx)) {
     held = (await ctx.ipam().get(handle)).map((a) => a.ip);
-    if (held.length === 0) throw new CniError(CniCode.UnknownContainer, 'unknown container', `IPAM holds nothing for ${handle}`);
+    if (held.length === 0)
+      throw new CniError(CniCode.UnknownContainer, 'unknown container', `IPAM holds nothing for ${handle}`);
   } else {
     await ctx.runner.exec(ipamType(ctx), 'CHECK', ctx.stdin, {}, env.path);
   }
   const idx = (prev.interfaces ?? []).findIndex((i) => i.name === env.ifName && i.sandbox === env.netns);
   if (idx < 0) {
-    throw new CniError(CniCode.CheckFailed, 'CHECK failed', `prevResult has no interface ${env.ifName} in ${env.netns}`);
+    throw new CniError(
+      CniCode.CheckFailed,
+      'CHECK failed',
+      `prevResult has no interface ${env.ifName} in ${env.netns}`,
+    );
   }
   const addresses: PodAddress[] = [];
   for (const ip of prev.ips ?? []) {

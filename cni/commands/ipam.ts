@@ -5,8 +5,8 @@
 import type { WireAssignment } from '../../agent/ipam-service/protocol.js';
 import { CniCode, CniError } from '../errors.js';
 import { ipFamily, stripPrefix } from '../ip.js';
-import { PETREL_IPAM_TYPE, parsePrevResult } from '../netconf.js';
 import { pluginHandle } from '../names.js';
+import { PETREL_IPAM_TYPE, parsePrevResult } from '../netconf.js';
 import type { PodAddress } from '../veth.js';
 import type { CommandContext } from './context.js';
 
@@ -86,7 +86,8 @@ export async function acquire(ctx: CommandContext): Promise<Lease> {
     for (const ip of res.ips ?? []) {
       const bare = stripPrefix(ip.address);
       const family = ipFamily(bare);
-      if (family === undefined) throw new CniError(CniCode.DecodingFailure, `${type} returned a bad address`, ip.address);
+      if (family === undefined)
+        throw new CniError(CniCode.DecodingFailure, `${type} returned a bad address`, ip.address);
       addresses.push({ ip: bare, family });
     }
     if (addresses.length === 0) throw new CniError(CniCode.Internal, `IPAM plugin ${type} returned no address`);

@@ -1,7 +1,8 @@
 /**
  * A real etcd (Debian etcd-server) for integration tests: free loopback ports, a temp data dir,
  * health-checked start, stop by PID, restart on the same ports and data (for fault tests).
- * Optionally inside a network namespace (`netns`), listening on the given address.
+ * Optionally inside a network namespace (`netns`, created with `ip netns add`): then it listens on
+ * the namespace's own 127.0.0.1:2379 (or `host`), and the health check runs inside the namespace.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,32 +31,20 @@ export interface EtcdOptions {
   tls?: { ca: string; cert: string; key: string };
 }
 
-async function healthy(endpoint: string, tls: EtcdOptions['tls']): Promise<boolean> {
-  if (tls) {
-    // fetch() cannot present a client certificate: ask etcdctl.
-    const r = spawnSync(
-      'etcdctl',
-      ['--endpoints', endpoint, '--cacert', tls.ca, '--cert', tls.cert, '--key', tls.key, 'endpoint', 'health'],
-      {
-        env: { ...process.env, ETCDCTL_API: '3' },
-        timeout: 3000,
-      },
-    );
-    return r.status === 0;
-  }
-  try {
-    const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
-    const body = (await res.json()) as { health?: string };
-    return body.health === 'true';
-  } catch {
-    return false;
-  }
+/** etcd's /health, asked with etcdctl (client certificates, and from inside the netns if any). */
+async function healthy(endpoint: string, opts: EtcdOptions): Promise<boolean> {
+  const tls = opts.tls ? ['--cacert', opts.tls.ca, '--cert', opts.tls.cert, '--key', opts.tls.key] : [];
+  const argv = ['etcdctl', '--endpoints', endpoint, ...tls, '--command-timeout', '2s', 'endpoint', 'health'];
+  const [cmd, args] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, ...argv]] : [argv[0]!, argv.slice(1)];
+  const r = spawnSync(cmd as string, args as string[], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 3000 });
+  return r.status === 0;
 }
 
 export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdHandle> {
   const host = opts.host ?? '127.0.0.1';
-  const clientPort = await freePort();
-  const peerPort = await freePort();
+  // A namespace has its own port space: etcd's standard ports are free there.
+  const clientPort = opts.netns ? 2379 : await freePort();
+  const peerPort = opts.netns ? 2380 : await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'petrel-etcd-'));
   const endpoint = `${opts.tls ? 'https' : 'http'}://${host}:${clientPort}`;
   const peer = `http://${host}:${peerPort}`;
@@ -98,7 +87,7 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdHandle> {
         'etcd health',
         async () => {
           if (d.exited()) throw new Error(`etcd exited: ${d.output().slice(-2000)}`);
-          return healthy(endpoint, opts.tls);
+          return healthy(endpoint, opts);
         },
         20_000,
       );

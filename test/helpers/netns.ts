@@ -6,7 +6,7 @@
  * Nothing here touches the root namespace: every link and address lives in namespaces made here.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { startDaemon, type Daemon, waitFor } from './process.js';
+import { type Daemon, startDaemon, waitFor } from './process.js';
 
 export interface ExecResult {
   code: number;
@@ -86,7 +86,8 @@ function handle(name: string): Netns {
     path,
     exec: (cmd, args, opts) => run('ip', ['netns', 'exec', name, cmd, ...args], opts),
     ip: (...args) => runOk('ip', ['-n', name, ...args]),
-    ipJson: async <T>(...args: string[]) => JSON.parse((await runOk('ip', ['-n', name, '-json', ...args])) || '[]') as T,
+    ipJson: async <T>(...args: string[]) =>
+      JSON.parse((await runOk('ip', ['-n', name, '-json', ...args])) || '[]') as T,
     spawn: (cmd, args, env) => startDaemon('ip', ['netns', 'exec', name, cmd, ...args], { env: env ?? process.env }),
     sysctl: async (key, value) => {
       await runOk('ip', ['netns', 'exec', name, 'sysctl', '-q', '-w', `${key}=${value}`]);
@@ -220,4 +221,3 @@ export function netnsExists(name: string): boolean {
     return false;
   }
 }
-

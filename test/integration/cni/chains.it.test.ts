@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { linkNames, startEchoServer, tcpRequest } from '../../helpers/netns.js';
 import { needs } from '../../helpers/needs.js';
+import { linkNames, startEchoServer, tcpRequest } from '../../helpers/netns.js';
 import { allocations, EXT_IP, NODE_IP, needsPetrelBins, runChain, startWorld, type World } from './harness.js';
 
 const skip = needs('root', 'netns', 'etcd', 'cni-plugins') || needsPetrelBins();

@@ -8,6 +8,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type EtcdHandle, startEtcd } from '../../helpers/etcd.js';
 import { createNetns, type ExecResult, type Netns, vethBetween } from '../../helpers/netns.js';
 import { ROOT } from '../../helpers/petrelctl.js';
 import { type Daemon, waitFor } from '../../helpers/process.js';
@@ -24,7 +25,12 @@ export function pluginDir(): string {
 /** Skip reason when the plugin executables or the agent bundle are missing. */
 export function needsPetrelBins(): string | false {
   const d = pluginDir();
-  for (const f of [join(d, 'petrel'), join(d, 'petrel-ipam'), join(BIN_DIR, 'petrel-agent'), join(BIN_DIR, 'petrelctl')]) {
+  for (const f of [
+    join(d, 'petrel'),
+    join(d, 'petrel-ipam'),
+    join(BIN_DIR, 'petrel-agent'),
+    join(BIN_DIR, 'petrelctl'),
+  ]) {
     if (!existsSync(f)) return `needs ${f} (npm run build; npm run package)`;
   }
   return false;
@@ -59,64 +65,11 @@ export interface PoolSpec {
   vxlanMode?: string;
 }
 
-/** etcd inside a namespace, on its own loopback (the namespace has its own port space). */
-export interface NetnsEtcd {
-  endpoint: string;
-  daemon: Daemon;
-  destroy(): Promise<void>;
-}
-
-/**
- * Starts etcd inside `ns` on 127.0.0.1:2379 and health-checks it from inside the namespace
- * (test/helpers/etcd.ts checks from the test process, which cannot reach a namespace's loopback).
- */
-export async function startEtcdIn(ns: Netns, dataDir: string): Promise<NetnsEtcd> {
-  const endpoint = 'http://127.0.0.1:2379';
-  const peer = 'http://127.0.0.1:2380';
-  const daemon = ns.spawn(
-    'etcd',
-    [
-      '--name=petrel-test',
-      `--data-dir=${dataDir}`,
-      `--listen-client-urls=${endpoint}`,
-      `--advertise-client-urls=${endpoint}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=petrel-test=${peer}`,
-      '--log-level=error',
-    ],
-    { ...process.env, ETCD_UNSUPPORTED_ARCH: 'amd64' },
-  );
-  const probe = `fetch('${endpoint}/health').then(r=>r.json()).then(b=>process.exit(b.health==='true'?0:1),()=>process.exit(1))`;
-  try {
-    await waitFor(
-      'etcd health',
-      async () => {
-        if (daemon.exited()) throw new Error(`etcd exited: ${daemon.output().slice(-2000)}`);
-        return (await ns.exec(process.execPath, ['-e', probe])).code === 0;
-      },
-      20_000,
-      100,
-    );
-  } catch (err) {
-    await daemon.stop();
-    throw err;
-  }
-  return {
-    endpoint,
-    daemon,
-    destroy: async () => {
-      await daemon.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
 export interface World {
   node: Netns;
   /** Outside the node: a client namespace on the node's uplink. */
   ext: Netns;
-  etcd: NetnsEtcd;
+  etcd: EtcdHandle;
   agent: Daemon;
   socket: string;
   tmp: string;
@@ -137,7 +90,7 @@ export async function startWorld(pools: PoolSpec[] = [{ name: 'default', cidr: '
   const node = await createNetns('node');
   const pods: Netns[] = [];
   let ext: Netns | undefined;
-  let etcd: NetnsEtcd | undefined;
+  let etcd: EtcdHandle | undefined;
   let agent: Daemon | undefined;
   const socket = join(tmp, 'agent.sock');
   const destroy = async () => {
@@ -157,7 +110,7 @@ export async function startWorld(pools: PoolSpec[] = [{ name: 'default', cidr: '
     await node.ip('route', 'add', 'default', 'via', EXT_IP);
     await ext.ip('route', 'add', pools[0]?.cidr ?? '10.123.0.0/16', 'via', NODE_IP);
     await node.sysctl('net.ipv4.conf.uplink0.forwarding', '1');
-    etcd = await startEtcdIn(node, join(tmp, 'etcd'));
+    etcd = await startEtcd({ netns: node.name });
     const e = etcd;
     const petrelctl = (...args: string[]) =>
       node.exec(join(BIN_DIR, 'petrelctl'), ['--etcd-endpoints', e.endpoint, ...args]);

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { linkNames, type Netns, startEchoServer, tcpRequest } from '../../helpers/netns.js';
 import { needs } from '../../helpers/needs.js';
+import { linkNames, type Netns, startEchoServer, tcpRequest } from '../../helpers/netns.js';
 import {
   allocations,
   type CniCall,
@@ -325,7 +325,9 @@ describe('petrel plugin in namespaces', { skip }, () => {
     } finally {
       for (const s of servers) await s.stop();
     }
-    const dels = await Promise.all(pods.map((p, i) => w.cni('petrel', podCall('DEL', ids[i] as string, p), petrelConf(w))));
+    const dels = await Promise.all(
+      pods.map((p, i) => w.cni('petrel', podCall('DEL', ids[i] as string, p), petrelConf(w))),
+    );
     assert.deepEqual(
       dels.map((d) => d.code),
       dels.map(() => 0),
@@ -359,11 +361,17 @@ describe('petrel plugin in namespaces', { skip }, () => {
     });
     const r = await w.cni(
       'petrel',
-      podCall('ADD', id, pod, { args: `K8S_POD_INFRA_CONTAINER_ID=${id};K8S_POD_NAME=web;IgnoreUnknown=1;K8S_POD_UID=u1;K8S_POD_NAMESPACE=shop` }),
+      podCall('ADD', id, pod, {
+        args: `K8S_POD_INFRA_CONTAINER_ID=${id};K8S_POD_NAME=web;IgnoreUnknown=1;K8S_POD_UID=u1;K8S_POD_NAMESPACE=shop`,
+      }),
       conf,
     );
     assert.equal(r.code, 0, r.stdout);
-    assert.deepEqual((r.json as unknown as Result).dns, { nameservers: ['10.96.0.10'], search: ['a.svc'], options: ['ndots:5'] });
+    assert.deepEqual((r.json as unknown as Result).dns, {
+      nameservers: ['10.96.0.10'],
+      search: ['a.svc'],
+      options: ['ndots:5'],
+    });
     const show = await w.petrelctl('ipam', 'show', '--json');
     assert.match(show.stdout, /"pod": "web"/);
     assert.match(show.stdout, /"namespace": "shop"/);
@@ -373,7 +381,11 @@ describe('petrel plugin in namespaces', { skip }, () => {
   test('STATUS (1.1.0) succeeds with the agent up, 50 when unreachable; GC releases unlisted attachments', async () => {
     const st = await w.cni('petrel', { command: 'STATUS' }, petrelConf(w, {}, '1.1.0'));
     assert.equal(st.code, 0, st.stdout);
-    const down = await w.cni('petrel', { command: 'STATUS' }, petrelConf(w, { agentSocket: '/nonexistent/x.sock' }, '1.1.0'));
+    const down = await w.cni(
+      'petrel',
+      { command: 'STATUS' },
+      petrelConf(w, { agentSocket: '/nonexistent/x.sock' }, '1.1.0'),
+    );
     assert.equal((down.json as { code: number }).code, 50);
     const old = await w.cni('petrel', { command: 'STATUS' }, petrelConf(w, {}, '1.0.0'));
     assert.equal((old.json as { code: number }).code, 1);
@@ -382,10 +394,14 @@ describe('petrel plugin in namespaces', { skip }, () => {
     const [ia, ib] = [cid(), cid()];
     const ra = await add(pa, ia);
     const rb = await add(pb, ib);
-    const gc = await w.cni('petrel', { command: 'GC' }, {
-      ...petrelConf(w, {}, '1.1.0'),
-      'cni.dev/valid-attachments': [{ containerID: ia, ifname: 'eth0' }],
-    });
+    const gc = await w.cni(
+      'petrel',
+      { command: 'GC' },
+      {
+        ...petrelConf(w, {}, '1.1.0'),
+        'cni.dev/valid-attachments': [{ containerID: ia, ifname: 'eth0' }],
+      },
+    );
     assert.equal(gc.code, 0, gc.stdout);
     const left = await allocations(w);
     assert.ok(left.has(podIp(ra)));
