@@ -150,3 +150,9 @@ export function fnv1a32(s: string): number {
   }
   return h >>> 0;
 }
+
+/** The first host address of a CIDR (host bits ignored): "10.244.7.9/16" → "10.244.0.1". */
+export function firstHost(cidr: string): string {
+  const c = parseCidr(cidr, false);
+  return formatIp(c.family, c.addr + 1n);
+}

@@ -11,7 +11,7 @@ import { Ipam } from './allocator.js';
 import { type EtcdConfig, EtcdStore } from './etcd-store.js';
 
 export { DEFAULT_MAX_BLOCKS_PER_HOST, Ipam, type IpamOptions, poolOf, usablePools } from './allocator.js';
-export { formatIp, parseCidr, parseIp } from './cidr.js';
+export { firstHost, formatIp, parseCidr, parseIp } from './cidr.js';
 export { ConflictError, IpamError, type IpamErrorKind, isIpamError } from './errors.js';
 export { type EtcdConfig, EtcdStore, type EtcdTls } from './etcd-store.js';
 export {

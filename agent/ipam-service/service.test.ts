@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AgentClient } from '../../cni/agent-client.js';
 import { CniError } from '../../cni/errors.js';
+import { Ipam } from '../../ipam-etcd/allocator.js';
+import { firstHost } from '../../ipam-etcd/cidr.js';
 import { IpamError } from '../../ipam-etcd/errors.js';
+import { MemoryStore } from '../../ipam-etcd/memory-store.js';
 import { ManualClock } from '../common/clock.js';
 import { silentLogger } from '../common/log.js';
-import { firstHost } from './cidr-math.js';
 import { FakeIpam, fakePool } from './fake-ipam.js';
 import { type AgentRequest, decodeRequest } from './protocol.js';
 import { listenIpamSocket } from './server.js';
@@ -158,4 +160,20 @@ test('socket: mode 0600, client round trip, unreachable and timeout are code 11'
     mute.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('concurrent requests: same handle serialised (one address), different handles in parallel (distinct)', async () => {
+  const store = new MemoryStore();
+  const ipam = new Ipam(store, { clock: new ManualClock(), log: silentLogger });
+  await ipam.addPool({ name: 'p', cidr: '10.44.0.0/16' });
+  const service = new IpamService({ ipam, nodeName: 'n1', log: silentLogger });
+  const assign = (handle: string, id: number): AgentRequest => ({ v: 1, id, op: 'assign', handle, num4: 1, num6: 0 });
+  const same = await Promise.all([1, 2, 3].map((i) => service.handle(assign('net.same', i))));
+  const ips = same.map((r) => (r.ok && 'assignments' in r ? r.assignments.map((a) => a.ip) : ['error']));
+  assert.deepEqual(ips[1], ips[0]);
+  assert.deepEqual(ips[2], ips[0]);
+  assert.equal((await ipam.ipsByHandle('net.same')).length, 1);
+  const many = await Promise.all(Array.from({ length: 16 }, (_, i) => service.handle(assign(`net.c${i}`, 10 + i))));
+  const got = many.flatMap((r) => (r.ok && 'assignments' in r ? r.assignments.map((a) => a.ip) : []));
+  assert.equal(new Set(got).size, 16);
 });

@@ -5,16 +5,16 @@
  * Complicating factors:
  *  - Idempotent assign: a repeated CNI ADD for the same handle must get the same addresses, so
  *    assign first looks the handle up and returns what it holds.
- *  - Concurrency: the runtime runs ADDs for different pods in parallel. All of them allocate from
- *    this node's affine blocks, so parallel compare-and-swap writes would mostly conflict and
- *    retry. Mutating operations therefore run one at a time per agent (the equivalent of Calico's
- *    host-wide IPAM lock), reads do not wait.
+ *  - Concurrency: the runtime runs ADDs for different pods in parallel. They all allocate from
+ *    this node's affine blocks; the allocator merges concurrent requests into one transaction per
+ *    block (group commit), so they run in parallel. Operations on the same handle are serialised
+ *    (a repeated ADD and its DEL must not interleave), and so is the one-off gateway reservation.
  *  - Partial failure: a static multi-address request that fails midway releases what it took.
  */
 
+import { firstHost } from '../../ipam-etcd/cidr.js';
 import type { Assignment, IpamApi, Pool } from '../../ipam-etcd/types.js';
 import type { Logger } from '../common/log.js';
-import { firstHost } from './cidr-math.js';
 import type { AgentRequest, AgentResponse, WireAssignment, WireError, WireErrorKind } from './protocol.js';
 
 /** Handle under which a pool's gateway address is reserved (assign with `gateways: true`). */
@@ -73,8 +73,8 @@ export class IpamService {
   private readonly ipam: IpamBackend;
   private readonly nodeName: string;
   private readonly log: Logger;
-  /** Tail of the queue of mutating operations. */
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Per key (a handle, 'gc', 'gateways'): the tail of its queue of mutating operations. */
+  private readonly tails = new Map<string, Promise<unknown>>();
   /** Pool name -> reserved gateway address (reservations are permanent, so caching is safe). */
   private readonly gateways = new Map<string, string>();
 
@@ -89,9 +89,9 @@ export class IpamService {
     try {
       switch (req.op) {
         case 'assign':
-          return { v: 1, id: req.id, ok: true, assignments: await this.serial(() => this.assign(req)) };
+          return { v: 1, id: req.id, ok: true, assignments: await this.serial(req.handle, () => this.assign(req)) };
         case 'release': {
-          const released = await this.serial(() => this.ipam.releaseByHandle(req.handle));
+          const released = await this.serial(req.handle, () => this.ipam.releaseByHandle(req.handle));
           if (released.length > 0) this.log.info({ handle: req.handle, ips: released }, 'released');
           return { v: 1, id: req.id, ok: true, released };
         }
@@ -103,7 +103,7 @@ export class IpamService {
           return { v: 1, id: req.id, ok: true, pools: pools.length };
         }
         case 'gc':
-          return { v: 1, id: req.id, ok: true, released: await this.serial(() => this.gc(req.prefix, req.keep)) };
+          return { v: 1, id: req.id, ok: true, released: await this.serial('gc', () => this.gc(req.prefix, req.keep)) };
       }
     } catch (err) {
       const error = toWireError(err);
@@ -112,9 +112,13 @@ export class IpamService {
     }
   }
 
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.catch(() => undefined);
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.tails.get(key) ?? Promise.resolve()).then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
     return run;
   }
 
@@ -149,7 +153,7 @@ export class IpamService {
   }
 
   private async assign(req: Extract<AgentRequest, { op: 'assign' }>): Promise<WireAssignment[]> {
-    const pools = req.gateways ? await this.reserveGateways(req.pools) : undefined;
+    const pools = req.gateways ? await this.serial('gateways', () => this.reserveGateways(req.pools)) : undefined;
     const out = (list: Assignment[]) => (pools ? this.withGateways(list, pools) : list.map(wire));
     // Idempotent: a repeated ADD for the same handle gets what the handle already holds.
     const held = await this.ipam.ipsByHandle(req.handle);
