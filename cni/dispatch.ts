@@ -57,7 +57,7 @@ export async function dispatch(io: CniIo, cmds: PluginCommands, deps: PluginDeps
     conf = parseNetConf(io.stdin);
     const env = readEnv(io.env, command);
     const a = env.args;
-    const bindings: Record<string, string> = { component: cmds.component, command };
+    const bindings: Record<string, string> = { command };
     if (env.containerId) bindings.containerId = env.containerId;
     if (a.podNamespace && a.podName) bindings.pod = `${a.podNamespace}/${a.podName}`;
     if (env.ifName) bindings.ifName = env.ifName;
