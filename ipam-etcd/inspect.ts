@@ -182,7 +182,7 @@ export function check(snap: Snapshot): Problem[] {
     if (b.affinity?.startsWith('host:')) {
       const node = b.affinity.slice(5);
       const aff = snap.affinities.find((a) => a.node === node && a.cidr === b.cidr);
-      if (!aff || aff.affinity.state !== 'confirmed') {
+      if (aff?.affinity.state !== 'confirmed') {
         out.push({
           kind: 'block-affinity-mismatch',
           key: keys.block(b.cidr),
