@@ -17,18 +17,12 @@ import {
 } from '../agent/ipam-service/protocol.js';
 import { CniCode, CniError } from './errors.js';
 
+/** The fields of an `assign` request (protocol.ts), without the envelope. */
+export type AssignFields = Omit<Extract<AgentRequest, { op: 'assign' }>, 'v' | 'id' | 'op'>;
+
 /** What the commands need from IPAM (the fake in tests implements the same). */
 export interface IpamClient {
-  assign(req: {
-    handle: string;
-    num4: number;
-    num6: number;
-    pools?: string[];
-    ips?: string[];
-    attrs?: Record<string, string>;
-    /** Reserve and return the pools' gateways (petrel-ipam for ptp/bridge). */
-    gateways?: boolean;
-  }): Promise<WireAssignment[]>;
+  assign(req: AssignFields): Promise<WireAssignment[]>;
   release(handle: string): Promise<string[]>;
   get(handle: string): Promise<WireAssignment[]>;
   status(): Promise<void>;

@@ -1,6 +1,6 @@
 /**
  * The agent's IPAM socket protocol, shared by the server (agent/ipam-service/server.ts) and the
- * CNI plugins' client (cni/agent-client.ts). Pure types and codecs, no imports: the plugin bundle
+ * CNI plugins' client (cni/agent-client.ts). Pure types and codecs, no runtime imports: the plugin bundle
  * imports this file directly so that bin/petrel never pulls the agent's etcd client.
  *
  * Transport: a Unix stream socket (default /var/run/petrel/agent.sock, mode 0600, root only).
@@ -31,6 +31,8 @@
  * maps 'unavailable' and 'retries-exhausted' to CNI code 11, 'invalid'/'not-found'/'in-use' to 7,
  * 'exhausted' to 100.
  */
+
+import type { IpamErrorKind } from '../../ipam-etcd/errors.js';
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_LINE_BYTES = 1 << 20;
@@ -69,17 +71,8 @@ export type AgentRequest =
 
 export type AgentOp = AgentRequest['op'];
 
-export type WireErrorKind =
-  | 'conflict'
-  | 'not-found'
-  | 'exhausted'
-  | 'invalid'
-  | 'in-use'
-  | 'unavailable'
-  | 'corrupt'
-  | 'retries-exhausted'
-  | 'bad-request'
-  | 'internal';
+/** The IPAM's error kinds, plus the service's own. */
+export type WireErrorKind = IpamErrorKind | 'bad-request' | 'internal';
 
 export interface WireError {
   kind: WireErrorKind;

@@ -11,18 +11,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock } from '../../agent/common/clock.js';
 import { silentLogger } from '../../agent/common/log.js';
+import { mulberry32 } from '../../bgp/codec/mutate.js';
 import { IpamError, openEtcdIpam } from '../../ipam-etcd/index.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function main() {
   const [endpoint, id, node, opsS, seedS, timeoutS, maxS] = process.argv.slice(2);
