@@ -7,6 +7,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { IpamError } from '../../ipam-etcd/index.js';
 import { createLogger, type LogLevel } from '../common/log.js';
+import { registerBgp } from './bgp-commands.js';
 import { type GlobalOptions, makeContext } from './common.js';
 import { registerIpam } from './ipam-commands.js';
 
@@ -54,6 +55,7 @@ async function main(): Promise<number> {
     },
   );
   registerIpam(program, ctx);
+  registerBgp(program, ctx);
   program.commands.forEach(function exitOverrideAll(c: Command) {
     c.exitOverride().showHelpAfterError();
     c.commands.forEach(exitOverrideAll);

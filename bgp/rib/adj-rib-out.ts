@@ -1,0 +1,199 @@
+/**
+ * Adj-RIB-Out of one peer: the export decision for each best route (RFC 4271 §9.1.3 with iBGP
+ * split horizon, RFC 4456 route reflection, well-known communities, export policy) and the
+ * difference between what the peer should have and what it was sent, grouped by attributes so
+ * that prefixes sharing attributes go out in one UPDATE.
+ */
+import { type FamilyName, WellKnownCommunity } from '../codec/index.js';
+import type { CompiledFilter } from './filter.js';
+import { parsePrefix } from './prefix.js';
+import type { PeerInfo, Route, RouteAttrs } from './types.js';
+
+export interface ExportPeer {
+  /** The receiving peer (bgpId may be '' before the first OPEN). */
+  info: PeerInfo;
+  localAs: number;
+  /** Families negotiated with the peer. */
+  families: readonly FamilyName[];
+  nextHopSelf: boolean;
+  /** Our address per family as the peer should see it ("next hop self"). */
+  selfNextHop: Partial<Record<FamilyName, string>>;
+  /** We are a route reflector (RFC 4456). */
+  routeReflector: boolean;
+  clusterId: string;
+  exportFilter: CompiledFilter;
+}
+
+const DEFAULT_LOCAL_PREF = 100;
+
+/**
+ * The attributes to advertise `route` with to `peer`, or undefined when it must not be advertised.
+ */
+export function exportRoute(route: Route, peer: ExportPeer): RouteAttrs | undefined {
+  if (!peer.families.includes(route.family)) return undefined;
+  const src = route.peer;
+  // Never back to the peer it came from.
+  if (src && src.address === peer.info.address) return undefined;
+  const a = route.attrs;
+  const toEbgp = !peer.info.isIbgp;
+  if (a.communities) {
+    // RFC 1997: NO_ADVERTISE -> nobody; NO_EXPORT / NO_EXPORT_SUBCONFED -> no eBGP peer.
+    if (a.communities.includes(WellKnownCommunity.NoAdvertise)) return undefined;
+    if (
+      toEbgp &&
+      (a.communities.includes(WellKnownCommunity.NoExport) ||
+        a.communities.includes(WellKnownCommunity.NoExportSubconfed))
+    )
+      return undefined;
+  }
+  let reflected = false;
+  if (src?.isIbgp && !toEbgp) {
+    // RFC 4271 §9.2 iBGP split horizon, relaxed by RFC 4456 §6 for a route reflector:
+    // from a client -> all clients and non-clients; from a non-client -> clients only.
+    if (!peer.routeReflector) return undefined;
+    if (!src.rrClient && !peer.info.rrClient) return undefined;
+    // RFC 4456 §8: do not send a route back to its originator.
+    if (peer.info.bgpId !== '' && (a.originatorId ?? src.bgpId) === peer.info.bgpId) return undefined;
+    reflected = true;
+  }
+  const parsed = parsePrefix(route.prefix);
+  if (!parsed || !peer.exportFilter(parsed, a)) return undefined;
+
+  const self = peer.selfNextHop[route.family];
+  const out: RouteAttrs = { origin: a.origin, asPath: a.asPath, nextHop: a.nextHop };
+  if (a.linkLocalNextHop && !toEbgp) out.linkLocalNextHop = a.linkLocalNextHop;
+  if (a.communities) out.communities = a.communities;
+  if (a.largeCommunities) out.largeCommunities = a.largeCommunities;
+  if (a.atomicAggregate) out.atomicAggregate = true;
+  if (a.aggregator) out.aggregator = a.aggregator;
+  if (a.unknown) out.unknown = a.unknown;
+  if (toEbgp) {
+    // RFC 4271 §5.1.2: prepend our AS; §5.1.3: next hop is our address; §5.1.5: no LOCAL_PREF;
+    // §5.1.4: a MED received from another AS is not passed on.
+    const [first, ...rest] = a.asPath;
+    out.asPath =
+      first?.type === 'sequence' && first.asns.length < 255
+        ? [{ type: 'sequence', asns: [peer.localAs, ...first.asns] }, ...rest]
+        : [{ type: 'sequence', asns: [peer.localAs] }, ...a.asPath];
+    if (!self) return undefined;
+    out.nextHop = self;
+    if (!src && a.med !== undefined) out.med = a.med;
+  } else {
+    out.localPref = a.localPref ?? DEFAULT_LOCAL_PREF;
+    if (a.med !== undefined) out.med = a.med;
+    // Locally originated routes, and next-hop-self (not for reflected routes: RFC 4456 §10).
+    if (a.nextHop === '' || (peer.nextHopSelf && !reflected)) {
+      if (!self) return undefined;
+      out.nextHop = self;
+      delete out.linkLocalNextHop;
+    }
+    if (reflected && src) {
+      out.originatorId = a.originatorId ?? src.bgpId;
+      out.clusterList = [peer.clusterId, ...(a.clusterList ?? [])];
+    } else {
+      if (a.originatorId !== undefined) out.originatorId = a.originatorId;
+      if (a.clusterList) out.clusterList = a.clusterList;
+    }
+  }
+  return out;
+}
+
+export interface OutGroup {
+  family: FamilyName;
+  attrs: RouteAttrs;
+  prefixes: string[];
+}
+
+export interface OutWithdraw {
+  family: FamilyName;
+  prefixes: string[];
+}
+
+/** Attribute identity for grouping and change detection. */
+export function attrsKey(a: RouteAttrs): string {
+  return JSON.stringify(a, (_k, v: unknown) => (v instanceof Uint8Array ? Array.from(v) : v));
+}
+
+export class AdjRibOut {
+  /** prefix -> attribute key last sent. */
+  private readonly sent = new Map<string, { family: FamilyName; key: string }>();
+  private readonly pending = new Map<string, { family: FamilyName; attrs: RouteAttrs | undefined }>();
+  private readonly keyCache = new WeakMap<RouteAttrs, string>();
+  /** Per-family count of advertised prefixes. */
+  readonly byFamily = new Map<FamilyName, number>();
+
+  /** Prefixes the peer currently has from us. */
+  get advertised(): number {
+    return this.sent.size;
+  }
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Sets what the peer should have for `prefix` (undefined = nothing). */
+  stage(prefix: string, family: FamilyName, attrs: RouteAttrs | undefined): void {
+    if (attrs === undefined && !this.sent.has(prefix)) {
+      this.pending.delete(prefix);
+      return;
+    }
+    this.pending.set(prefix, { family, attrs });
+  }
+
+  private key(a: RouteAttrs): string {
+    let k = this.keyCache.get(a);
+    if (k === undefined) {
+      k = attrsKey(a);
+      this.keyCache.set(a, k);
+    }
+    return k;
+  }
+
+  /** Takes the staged changes as UPDATE groups; afterwards the peer is assumed to have them. */
+  flush(): { announce: OutGroup[]; withdraw: OutWithdraw[] } {
+    const groups = new Map<string, OutGroup>();
+    const withdraws = new Map<FamilyName, string[]>();
+    for (const [prefix, { family, attrs }] of this.pending) {
+      if (attrs === undefined) {
+        if (this.sent.delete(prefix)) {
+          this.byFamily.set(family, (this.byFamily.get(family) ?? 1) - 1);
+          let w = withdraws.get(family);
+          if (!w) {
+            w = [];
+            withdraws.set(family, w);
+          }
+          w.push(prefix);
+        }
+        continue;
+      }
+      const key = this.key(attrs);
+      const before = this.sent.get(prefix);
+      if (before?.key === key) continue;
+      if (!before) this.byFamily.set(family, (this.byFamily.get(family) ?? 0) + 1);
+      this.sent.set(prefix, { family, key });
+      const gk = `${family}|${key}`;
+      let g = groups.get(gk);
+      if (!g) {
+        g = { family, attrs, prefixes: [] };
+        groups.set(gk, g);
+      }
+      g.prefixes.push(prefix);
+    }
+    this.pending.clear();
+    return {
+      announce: [...groups.values()],
+      withdraw: [...withdraws].map(([family, prefixes]) => ({ family, prefixes })),
+    };
+  }
+
+  /** Forget what was sent (session down) or force a full re-send (route refresh of `family`). */
+  reset(family?: FamilyName): void {
+    if (family === undefined) {
+      this.sent.clear();
+      this.pending.clear();
+      this.byFamily.clear();
+      return;
+    }
+    for (const [p, v] of this.sent) if (v.family === family) this.sent.delete(p);
+    this.byFamily.delete(family);
+  }
+}

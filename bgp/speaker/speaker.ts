@@ -1,0 +1,737 @@
+/**
+ * The BGP speaker: peers (one Session each), the listener, the RIBs and the public API.
+ *
+ * Complicating factors:
+ * - Route changes are applied to the Loc-RIB at once, staged into every established peer's
+ *   Adj-RIB-Out, and sent after `advertisementIntervalMs` (default: the next timer tick), so a
+ *   burst of received UPDATEs goes out as few, well-packed UPDATEs.
+ * - Graceful restart helper (RFC 4724 §4.2): when a session with GR drops without NOTIFICATION
+ *   the peer's routes stay in the Loc-RIB marked stale until the restart time runs out; when it
+ *   comes back, stale routes of a family go at its End-of-RIB (or after staleTimeSec), and at once
+ *   for families the new OPEN no longer covers with the F bit.
+ * - Restarting speaker: with `gracefulRestart.restarting` the first OPEN to each peer carries the
+ *   R bit; we always send End-of-RIB after the initial table dump when GR was negotiated.
+ * - Collision handling and timers live in the FSM; a connection from an unknown address is closed.
+ */
+import { EventEmitter } from 'node:events';
+import { type Clock, systemClock } from '../../agent/common/clock.js';
+import { type Logger, silentLogger } from '../../agent/common/log.js';
+import {
+  type BgpMessage,
+  CeaseSubcode,
+  community,
+  endOfRib,
+  type FamilyName,
+  familyName,
+  notifications,
+  packUpdates,
+  type RouteRefreshMessage,
+  shutdownNotification,
+  type UpdateMessage,
+} from '../codec/index.js';
+import { buildOpen, type DownReason, FAMILY_AFI_SAFI, type FsmConfig, type Negotiated, State } from '../fsm/index.js';
+import {
+  AdjRibIn,
+  AdjRibOut,
+  announceUpdate,
+  type BestChange,
+  type CompiledFilter,
+  canonicalPrefix,
+  compileFilter,
+  type ExportPeer,
+  exportRoute,
+  familyOfPrefix,
+  type LocalIdentity,
+  LocRib,
+  nextHopsOf,
+  type PeerInfo,
+  type Route,
+  type RouteAttrs,
+  ribOpsFromUpdate,
+  type Selection,
+  withdrawUpdate,
+} from '../rib/index.js';
+import { Session } from './session.js';
+import { type Conn, type ListenHandle, type Network, tcpNetwork, unmapAddress } from './transport.js';
+import {
+  type AnnounceOptions,
+  type PeerConfig,
+  type PeerStatus,
+  type RouteEvent,
+  type SpeakerConfig,
+  SpeakerError,
+  type SpeakerStatus,
+} from './types.js';
+
+export interface SpeakerDeps {
+  clock?: Clock;
+  log?: Logger;
+  network?: Network;
+}
+
+interface PeerStats {
+  messagesIn: number;
+  messagesOut: number;
+  updatesIn: number;
+  updatesOut: number;
+  flaps: number;
+  notificationsIn: Record<string, number>;
+  notificationsOut: Record<string, number>;
+}
+
+interface PeerEntry {
+  cfg: PeerConfig;
+  families: FamilyName[];
+  session: Session;
+  log: Logger;
+  info: PeerInfo;
+  importFilter: CompiledFilter;
+  exportFilter: CompiledFilter;
+  rin: AdjRibIn;
+  rout: AdjRibOut;
+  exportPeer?: ExportPeer;
+  establishedAt?: { mono: number; wall: number };
+  negotiated?: Negotiated;
+  /** GR restart timer (down) or stale timer (re-established, waiting for End-of-RIB). */
+  staleTimer?: { cancel(): void };
+  restartingBit: boolean;
+  stats: PeerStats;
+  lastError?: string;
+  maxPrefixWarned: boolean;
+  removed: boolean;
+}
+
+const FAMILY_OF: Record<'ipv4' | 'ipv6', FamilyName> = { ipv4: 'ipv4-unicast', ipv6: 'ipv6-unicast' };
+
+export interface SpeakerEvents {
+  route: [RouteEvent];
+  peerState: [{ peer: string; from: State; to: State }];
+}
+
+export class Speaker extends EventEmitter<SpeakerEvents> {
+  readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly network: Network;
+  private readonly peers = new Map<string, PeerEntry>();
+  private readonly rib: LocRib;
+  private readonly local = new Map<string, Route>();
+  private readonly me: LocalIdentity;
+  private listener?: ListenHandle;
+  private flushTimer?: { cancel(): void } | undefined;
+  private stopped = false;
+
+  constructor(
+    readonly config: SpeakerConfig,
+    deps: SpeakerDeps = {},
+  ) {
+    super();
+    this.clock = deps.clock ?? systemClock;
+    this.log = (deps.log ?? silentLogger).child({ component: 'bgp', asn: config.asn, routerId: config.routerId });
+    this.network = deps.network ?? tcpNetwork;
+    this.rib = new LocRib(config.multipath ?? true);
+    this.me = {
+      asn: config.asn,
+      routerId: config.routerId,
+      clusterId: config.routeReflector?.clusterId ?? config.routerId,
+    };
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Starts listening (if configured) and every configured peer. */
+  async start(): Promise<void> {
+    const l = this.config.listen;
+    if (l) {
+      try {
+        this.listener = await this.network.listen(l.address, l.port, (c) => this.onInbound(c));
+      } catch (err) {
+        throw new SpeakerError('listen', `cannot listen on ${l.address}:${l.port}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      this.log.info({ address: l.address, port: this.listener.port }, 'listening');
+    }
+    for (const p of this.peers.values()) if (!p.cfg.shutdown) p.session.start();
+  }
+
+  /** The port actually listened on (useful with port 0). */
+  get listenPort(): number | undefined {
+    return this.listener?.port;
+  }
+
+  /** Sends Cease (6/2 with `communication`) to every peer, closes the listener. */
+  async stop(communication = 'speaker shutting down'): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.flushNow();
+    for (const p of this.peers.values()) p.session.stop('shutdown', false, shutdownNotification(communication));
+    await this.listener?.close();
+    this.flushTimer?.cancel();
+    // Let the NOTIFICATIONs reach the sockets (the caller decides how long to linger before exit).
+    await new Promise((r) => setImmediate(r));
+    for (const p of this.peers.values()) {
+      p.staleTimer?.cancel();
+      p.session.destroy();
+    }
+  }
+
+  // ---------------------------------------------------------------- peers
+
+  addPeer(cfg: PeerConfig): void {
+    const address = unmapAddress(cfg.address) as string;
+    if (this.peers.has(address)) throw new SpeakerError('duplicate-peer', `peer ${address} already configured`);
+    let importFilter: CompiledFilter;
+    let exportFilter: CompiledFilter;
+    try {
+      importFilter = compileFilter(cfg.importFilter);
+      exportFilter = compileFilter(cfg.exportFilter);
+    } catch (err) {
+      throw new SpeakerError('invalid-config', `peer ${address}: ${(err as Error).message}`, { cause: err });
+    }
+    const families = (cfg.families ?? ['ipv4', 'ipv6']).map((f) => FAMILY_OF[f]);
+    const log = this.log.child({ peer: address, peerAs: cfg.asn });
+    const info: PeerInfo = {
+      address,
+      asn: cfg.asn,
+      bgpId: '',
+      isIbgp: cfg.asn === this.config.asn,
+      rrClient: cfg.routeReflectorClient ?? false,
+    };
+    const entry = {
+      cfg: { ...cfg, address },
+      families,
+      log,
+      info,
+      importFilter,
+      exportFilter,
+      rin: new AdjRibIn(info, this.me, importFilter),
+      rout: new AdjRibOut(),
+      restartingBit: this.config.gracefulRestart?.restarting ?? false,
+      stats: {
+        messagesIn: 0,
+        messagesOut: 0,
+        updatesIn: 0,
+        updatesOut: 0,
+        flaps: 0,
+        notificationsIn: {},
+        notificationsOut: {},
+      },
+      maxPrefixWarned: false,
+      removed: false,
+    } as Omit<PeerEntry, 'session'> as PeerEntry;
+    entry.session = new Session({
+      address,
+      port: cfg.port ?? 179,
+      ...(cfg.localAddress ? { localAddress: cfg.localAddress } : {}),
+      fsm: this.fsmConfig(entry),
+      clock: this.clock,
+      network: this.network,
+      log,
+      hooks: {
+        onState: (from, to, s) => {
+          log.info(
+            { from, to, ...(s.lastError && to === State.Idle ? { reason: s.lastError } : {}) },
+            'fsm transition',
+          );
+          if (to === State.Idle && s.lastError) entry.lastError = s.lastError;
+          this.emit('peerState', { peer: address, from, to });
+        },
+        onEstablished: (n, localAddress) => this.onEstablished(entry, n, localAddress),
+        onDown: (r) => this.onDown(entry, r),
+        onUpdate: (m) => this.onUpdate(entry, m),
+        onRouteRefresh: (m) => this.onRouteRefresh(entry, m),
+        onMessage: (dir, m) => this.count(entry, dir, m),
+      },
+    });
+    this.peers.set(address, entry);
+    log.info({ passive: cfg.passive ?? false, families }, 'peer added');
+    if (this.listener !== undefined || !this.config.listen) {
+      if (!cfg.shutdown && this.started()) entry.session.start();
+    }
+  }
+
+  private started(): boolean {
+    return !this.stopped && (this.listener !== undefined || !this.config.listen);
+  }
+
+  /** Removes a peer: Cease 6/3 (peer de-configured), its routes withdrawn. */
+  removePeer(address: string): void {
+    const p = this.peer(address);
+    p.removed = true;
+    p.session.stop('peer removed', false, notifications.cease(CeaseSubcode.PeerDeconfigured));
+    p.staleTimer?.cancel();
+    this.dropRoutes(p, p.rin.clear());
+    this.peers.delete(p.info.address);
+    this.clock.setTimer(2500, () => p.session.destroy()).unref();
+  }
+
+  /** Administrative shutdown with an RFC 9003 communication; the peer stays configured. */
+  shutdownPeer(address: string, communication = 'administrative shutdown'): void {
+    const p = this.peer(address);
+    p.cfg.shutdown = true;
+    p.session.stop('administrative shutdown', false, shutdownNotification(communication));
+  }
+
+  /** Undoes shutdownPeer. */
+  enablePeer(address: string): void {
+    const p = this.peer(address);
+    p.cfg.shutdown = false;
+    if (this.started()) p.session.start();
+  }
+
+  /**
+   * Soft reset (default): ask the peer to re-send its routes (ROUTE-REFRESH, RFC 2918) and re-send
+   * ours. Hard reset: Cease 6/4 and reconnect.
+   */
+  resetPeer(address: string, opts: { soft?: boolean; communication?: string } = {}): void {
+    const p = this.peer(address);
+    if (opts.soft === false) {
+      p.session.stop(
+        'administrative reset',
+        true,
+        shutdownNotification(opts.communication ?? 'administrative reset', 4),
+      );
+      return;
+    }
+    const n = p.session.negotiated;
+    if (!n) return;
+    for (const f of n.families) {
+      if (n.routeRefresh) p.session.send({ type: 'route-refresh', ...FAMILY_AFI_SAFI[f], subtype: 0 });
+      this.resend(p, f);
+    }
+    this.scheduleFlush();
+  }
+
+  private peer(address: string): PeerEntry {
+    const p = this.peers.get(unmapAddress(address) as string);
+    if (!p) throw new SpeakerError('unknown-peer', `no peer ${address}`);
+    return p;
+  }
+
+  private fsmConfig(p: PeerEntry): FsmConfig {
+    const c = p.cfg;
+    const gr = this.config.gracefulRestart && c.gracefulRestart !== false ? this.config.gracefulRestart : undefined;
+    const localOpen = buildOpen({
+      asn: this.config.asn,
+      bgpId: this.config.routerId,
+      holdTimeSec: c.holdTimeSec ?? 90,
+      families: p.families,
+      extendedMessage: this.config.extendedMessage ?? true,
+      ...(gr
+        ? {
+            gracefulRestart: {
+              restartTimeSec: gr.restartTimeSec,
+              restarting: p.restartingBit,
+              forwardingPreserved: true,
+            },
+          }
+        : {}),
+    });
+    return {
+      localAs: this.config.asn,
+      localBgpId: this.config.routerId,
+      peerAs: c.asn,
+      passive: c.passive ?? false,
+      localOpen,
+      connectRetryMs: (c.connectRetrySec ?? 5) * 1000,
+      ...(c.keepaliveSec !== undefined ? { keepaliveSec: c.keepaliveSec } : {}),
+      idleHoldMs: (c.idleHoldSec ?? 5) * 1000,
+      idleHoldMaxMs: (c.idleHoldMaxSec ?? 120) * 1000,
+      openHoldMs: 240_000,
+    };
+  }
+
+  private onInbound(sock: Conn): void {
+    const remote = unmapAddress(sock.remoteAddress);
+    const p = remote ? this.peers.get(remote) : undefined;
+    if (!p || this.stopped) {
+      this.log.info({ remote }, 'connection from unknown address refused');
+      sock.destroy();
+      return;
+    }
+    p.session.accept(sock);
+  }
+
+  // ---------------------------------------------------------------- local routes
+
+  /** Originates a prefix (IPv4 or IPv6). */
+  announce(prefix: string, opts: AnnounceOptions = {}): void {
+    const canon = canonicalPrefix(prefix);
+    if (!canon) throw new SpeakerError('invalid-config', `invalid prefix ${prefix}`);
+    const attrs: RouteAttrs = { origin: 'igp', asPath: [], nextHop: opts.nextHop ?? '' };
+    if (opts.med !== undefined) attrs.med = opts.med;
+    if (opts.localPref !== undefined) attrs.localPref = opts.localPref;
+    if (opts.communities?.length) {
+      for (const c of opts.communities) {
+        const parts = c.split(':').map(Number);
+        if (parts.length === 2 && parts.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffff)) {
+          attrs.communities ??= [];
+          attrs.communities.push(community(parts[0] as number, parts[1] as number));
+        } else if (parts.length === 3 && parts.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) {
+          attrs.largeCommunities ??= [];
+          attrs.largeCommunities.push({
+            globalAdmin: parts[0] as number,
+            localData1: parts[1] as number,
+            localData2: parts[2] as number,
+          });
+        } else throw new SpeakerError('invalid-config', `invalid community ${c}`);
+      }
+    }
+    const route: Route = { prefix: canon, family: familyOfPrefix(canon), attrs };
+    this.local.set(canon, route);
+    this.apply(this.rib.upsert(route));
+    this.scheduleFlush();
+  }
+
+  /** Stops originating a prefix. */
+  withdraw(prefix: string): void {
+    const canon = canonicalPrefix(prefix);
+    if (!canon || !this.local.delete(canon)) return;
+    this.apply(this.rib.remove(canon, 'local'));
+    this.scheduleFlush();
+  }
+
+  // ---------------------------------------------------------------- session events
+
+  private onEstablished(p: PeerEntry, n: Negotiated, localAddress: string | undefined): void {
+    p.info.bgpId = n.peerBgpId;
+    p.negotiated = n;
+    p.establishedAt = { mono: this.clock.now(), wall: this.clock.wallNow() };
+    delete p.lastError;
+    p.maxPrefixWarned = false;
+    p.log.info(
+      {
+        holdTimeSec: n.holdTimeSec,
+        families: n.families,
+        peerBgpId: n.peerBgpId,
+        gracefulRestart: n.peerGracefulRestart !== undefined,
+      },
+      'session established',
+    );
+    if (p.restartingBit) {
+      // The R bit belongs to the first session after our restart only.
+      p.restartingBit = false;
+      p.session.fsmConfig = this.fsmConfig(p);
+    }
+    // RFC 4724 §4.2: stale routes survive only for families still covered with the F bit.
+    p.staleTimer?.cancel();
+    delete p.staleTimer;
+    const keep = new Set(
+      (n.peerGracefulRestart?.families ?? []).filter((f) => f.forwardingPreserved).map((f) => f.family),
+    );
+    for (const f of [...p.rin.byFamily.keys()]) if (!keep.has(f)) this.sweepStale(p, f);
+    if ([...p.rin.routes()].some((r) => r.stale)) {
+      const ms = (this.config.gracefulRestart?.staleTimeSec ?? 300) * 1000;
+      p.staleTimer = this.clock.setTimer(ms, () => {
+        delete p.staleTimer;
+        this.sweepStale(p);
+        this.scheduleFlush();
+      });
+    }
+    p.exportPeer = {
+      info: p.info,
+      localAs: this.config.asn,
+      families: n.families,
+      nextHopSelf: p.cfg.nextHopSelf ?? false,
+      selfNextHop: this.selfNextHop(p, localAddress),
+      routeReflector: this.config.routeReflector !== undefined,
+      clusterId: this.me.clusterId,
+      exportFilter: p.exportFilter,
+    };
+    // Initial table dump, then End-of-RIB per family (RFC 4724 §4.1).
+    p.rout.reset();
+    for (const [prefix, e] of this.rib.selected())
+      p.rout.stage(prefix, e.family, exportRoute(e.selection.best, p.exportPeer));
+    this.flushPeer(p);
+    if (n.peerGracefulRestart)
+      for (const f of n.families) p.session.send(endOfRib(FAMILY_AFI_SAFI[f].afi, FAMILY_AFI_SAFI[f].safi));
+  }
+
+  private selfNextHop(p: PeerEntry, localAddress: string | undefined): Partial<Record<FamilyName, string>> {
+    const local = p.cfg.localAddress ?? localAddress;
+    const localIs6 = local?.includes(':') ?? false;
+    const v4 = this.config.nextHop?.ipv4 ?? (local && !localIs6 ? local : undefined);
+    // An IPv6 route over an IPv4 session without a configured IPv6 next hop: IPv4-mapped (RFC 4291 §2.5.5.2).
+    const v6 = this.config.nextHop?.ipv6 ?? (local ? (localIs6 ? local : `::ffff:${local}`) : undefined);
+    const out: Partial<Record<FamilyName, string>> = {};
+    if (v4) out['ipv4-unicast'] = v4;
+    if (v6) out['ipv6-unicast'] = v6;
+    return out;
+  }
+
+  private onDown(p: PeerEntry, reason: DownReason): void {
+    p.stats.flaps++;
+    p.lastError = reason.reason;
+    delete p.exportPeer;
+    delete p.establishedAt;
+    p.rout.reset();
+    const gr = p.negotiated?.peerGracefulRestart;
+    if (reason.graceful && gr && !p.removed) {
+      const families = gr.families.map((f) => f.family);
+      p.log.info(
+        { reason: reason.reason, restartTimeSec: gr.restartTimeSec, families },
+        'session down, graceful restart: keeping routes as stale',
+      );
+      for (const f of [...p.rin.byFamily.keys()]) if (!families.includes(f)) this.sweepStale(p, f, true);
+      p.rin.markStale(families);
+      p.staleTimer?.cancel();
+      p.staleTimer = this.clock.setTimer(gr.restartTimeSec * 1000, () => {
+        delete p.staleTimer;
+        p.log.info({}, 'graceful restart time over: dropping stale routes');
+        this.sweepStale(p);
+        this.scheduleFlush();
+      });
+    } else {
+      p.log.info({ reason: reason.reason }, 'session down: withdrawing its routes');
+      this.dropRoutes(p, p.rin.clear());
+    }
+    this.scheduleFlush();
+  }
+
+  /** Removes stale routes (of one family, or all; `all` = every route of the family, stale or not). */
+  private sweepStale(p: PeerEntry, family?: FamilyName, all = false): void {
+    if (all && family) p.rin.markStale([family]);
+    const gone = p.rin.sweepStale(family);
+    if (gone.length > 0) p.log.info({ family: family ?? 'all', routes: gone.length }, 'stale routes removed');
+    this.dropRoutes(p, gone);
+  }
+
+  private dropRoutes(p: PeerEntry, routes: Route[]): void {
+    for (const r of routes) this.apply(this.rib.remove(r.prefix, p.info.address));
+    if (routes.length > 0) this.scheduleFlush();
+  }
+
+  private onUpdate(p: PeerEntry, msg: UpdateMessage): void {
+    const n = p.session.negotiated;
+    if (!n) return;
+    const ops = ribOpsFromUpdate(msg, n.ctx.as4, n.families);
+    if (ops.endOfRib) {
+      p.log.debug({ family: ops.endOfRib }, 'End-of-RIB received');
+      this.sweepStale(p, ops.endOfRib);
+      if (![...p.rin.routes()].some((r) => r.stale)) {
+        p.staleTimer?.cancel();
+        delete p.staleTimer;
+      }
+      return;
+    }
+    for (const w of ops.withdraw) {
+      const r = p.rin.withdraw(w.prefix, w.family);
+      if (r) this.apply(this.rib.remove(w.prefix, p.info.address));
+    }
+    const max = p.cfg.maxPrefixes;
+    for (const a of ops.announce) {
+      const attrs = ops.attrs[a.family] as RouteAttrs;
+      if (max?.action === 'discard' && p.rin.accepted >= max.limit && !p.rin.get(a.prefix)) continue;
+      const res = p.rin.update(a.prefix, a.family, attrs);
+      if (res.route) this.apply(this.rib.upsert(res.route));
+      else if (res.replaced) this.apply(this.rib.remove(a.prefix, p.info.address));
+      if (res.reject) p.log.debug({ prefix: a.prefix, reason: res.reject }, 'route rejected');
+    }
+    if (ops.announce.length + ops.withdraw.length > 0) {
+      p.log.debug({ announced: ops.announce.length, withdrawn: ops.withdraw.length }, 'UPDATE');
+    }
+    if (max && p.rin.accepted > max.limit) {
+      const action = max.action ?? 'cease';
+      if (action === 'cease') {
+        const f = ops.announce[0]?.family ?? 'ipv4-unicast';
+        p.log.warn({ limit: max.limit, accepted: p.rin.accepted }, 'maximum prefixes exceeded: Cease 6/1');
+        p.session.stop(
+          'maximum prefixes exceeded',
+          true,
+          notifications.maxPrefixes(FAMILY_AFI_SAFI[f].afi, FAMILY_AFI_SAFI[f].safi, max.limit),
+        );
+      } else if (action === 'warn' && !p.maxPrefixWarned) {
+        p.maxPrefixWarned = true;
+        p.log.warn({ limit: max.limit, accepted: p.rin.accepted }, 'maximum prefixes exceeded');
+      }
+    }
+    this.scheduleFlush();
+  }
+
+  private onRouteRefresh(p: PeerEntry, msg: RouteRefreshMessage): void {
+    const f = familyName(msg.afi, msg.safi);
+    // RFC 7313 §5: BoRR/EoRR and unknown subtypes from the peer are not requests.
+    if (!f || msg.subtype !== 0 || !p.exportPeer?.families.includes(f)) return;
+    p.log.info({ family: f }, 'route refresh requested');
+    this.resend(p, f);
+    this.scheduleFlush();
+  }
+
+  private resend(p: PeerEntry, family: FamilyName): void {
+    if (!p.exportPeer) return;
+    p.rout.reset(family);
+    for (const [prefix, e] of this.rib.selected()) {
+      if (e.family === family) p.rout.stage(prefix, family, exportRoute(e.selection.best, p.exportPeer));
+    }
+  }
+
+  private count(p: PeerEntry, dir: 'in' | 'out', m: BgpMessage): void {
+    const s = p.stats;
+    if (dir === 'in') {
+      s.messagesIn++;
+      if (m.type === 'update') s.updatesIn++;
+      if (m.type === 'notification') {
+        const k = `${m.code}/${m.subcode}`;
+        s.notificationsIn[k] = (s.notificationsIn[k] ?? 0) + 1;
+      }
+    } else {
+      s.messagesOut++;
+      if (m.type === 'update') s.updatesOut++;
+      if (m.type === 'notification') {
+        const k = `${m.code}/${m.subcode}`;
+        s.notificationsOut[k] = (s.notificationsOut[k] ?? 0) + 1;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- propagation
+
+  /** Applies one Loc-RIB change: event stream + staging into every established peer. */
+  private apply(ch: BestChange | undefined): void {
+    if (!ch) return;
+    for (const p of this.peers.values()) {
+      if (p.exportPeer)
+        p.rout.stage(ch.prefix, ch.family, ch.selection ? exportRoute(ch.selection.best, p.exportPeer) : undefined);
+    }
+    const before = visible(ch.previous);
+    const after = visible(ch.selection);
+    if (!before && !after) return;
+    let ev: RouteEvent;
+    if (!after) ev = { event: 'withdraw', prefix: ch.prefix, family: ch.family, nextHops: [] };
+    else {
+      ev = { event: before ? 'replace' : 'add', prefix: ch.prefix, family: ch.family, nextHops: nextHopsOf(after) };
+      if (after.best.peer) ev.peer = after.best.peer.address;
+      ev.asPath = after.best.attrs.asPath.flatMap((s) => s.asns);
+    }
+    this.emit('route', ev);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = this.clock.setTimer(this.config.advertisementIntervalMs ?? 0, () => {
+      this.flushTimer = undefined;
+      this.flushNow();
+    });
+  }
+
+  private flushNow(): void {
+    for (const p of this.peers.values()) if (p.exportPeer) this.flushPeer(p);
+  }
+
+  private flushPeer(p: PeerEntry): void {
+    if (p.rout.pendingCount === 0) return;
+    const { announce, withdraw } = p.rout.flush();
+    const ctx = p.session.ctx;
+    for (const w of withdraw) {
+      const frames = packUpdates(withdrawUpdate(w.family, w.prefixes), ctx);
+      p.session.sendEncoded(frames, frames.length);
+    }
+    for (const g of announce) {
+      const frames = packUpdates(announceUpdate(g.family, g.attrs, g.prefixes), ctx);
+      p.session.sendEncoded(frames, frames.length);
+    }
+  }
+
+  // ---------------------------------------------------------------- status
+
+  /** Best routes (learned and local), for status and tests. */
+  bestRoutes(): {
+    prefix: string;
+    family: FamilyName;
+    nextHops: string[];
+    peer?: string;
+    local: boolean;
+    stale: boolean;
+  }[] {
+    const out: {
+      prefix: string;
+      family: FamilyName;
+      nextHops: string[];
+      peer?: string;
+      local: boolean;
+      stale: boolean;
+    }[] = [];
+    for (const [prefix, e] of this.rib.selected()) {
+      const b = e.selection.best;
+      out.push({
+        prefix,
+        family: e.family,
+        nextHops: nextHopsOf(e.selection),
+        ...(b.peer ? { peer: b.peer.address } : {}),
+        local: !b.peer,
+        stale: b.stale === true,
+      });
+    }
+    return out;
+  }
+
+  peerStatus(address?: string): PeerStatus[] {
+    const list = address ? [this.peer(address)] : [...this.peers.values()];
+    return list.map((p) => this.statusOf(p));
+  }
+
+  status(): SpeakerStatus {
+    const s: SpeakerStatus = {
+      asn: this.config.asn,
+      routerId: this.config.routerId,
+      routeReflector: this.config.routeReflector !== undefined,
+      locRibPrefixes: this.rib.size,
+      announced: [...this.local.keys()],
+      peers: this.peerStatus(),
+    };
+    if (this.config.listen)
+      s.listen = { address: this.config.listen.address, port: this.listener?.port ?? this.config.listen.port };
+    if (this.config.routeReflector) s.clusterId = this.me.clusterId;
+    return s;
+  }
+
+  private statusOf(p: PeerEntry): PeerStatus {
+    const n = p.session.negotiated;
+    const fams = new Set<FamilyName>([...p.families, ...p.rin.byFamily.keys()]);
+    let stale = 0;
+    if (p.staleTimer) for (const r of p.rin.routes()) if (r.stale) stale++;
+    const st: PeerStatus = {
+      address: p.info.address,
+      asn: p.cfg.asn,
+      state: p.session.state,
+      adminShutdown: p.cfg.shutdown ?? false,
+      isIbgp: p.info.isIbgp,
+      routeReflectorClient: p.info.rrClient,
+      uptimeSec: p.establishedAt ? Math.floor((this.clock.now() - p.establishedAt.mono) / 1000) : 0,
+      families: [...fams].map((family) => ({
+        family,
+        received: p.rin.byFamily.get(family)?.received ?? 0,
+        accepted: p.rin.byFamily.get(family)?.accepted ?? 0,
+        advertised: p.rout.byFamily.get(family) ?? 0,
+      })),
+      prefixesReceived: p.rin.received,
+      prefixesAccepted: p.rin.accepted,
+      prefixesAdvertised: p.rout.advertised,
+      flaps: p.stats.flaps,
+      messagesIn: p.stats.messagesIn,
+      messagesOut: p.stats.messagesOut,
+      updatesIn: p.stats.updatesIn,
+      updatesOut: p.stats.updatesOut,
+      notificationsIn: { ...p.stats.notificationsIn },
+      notificationsOut: { ...p.stats.notificationsOut },
+      staleRoutes: stale,
+    };
+    if (p.cfg.description) st.description = p.cfg.description;
+    if (p.info.bgpId) st.peerBgpId = p.info.bgpId;
+    const la = p.session.localAddress;
+    if (n && la) st.localAddress = la;
+    if (p.establishedAt) st.establishedAt = new Date(p.establishedAt.wall).toISOString();
+    if (n) {
+      st.holdTimeSec = n.holdTimeSec;
+      st.keepaliveSec = n.keepaliveSec;
+      if (n.peerGracefulRestart) st.peerGracefulRestart = { restartTimeSec: n.peerGracefulRestart.restartTimeSec };
+    }
+    const err = p.lastError ?? p.session.fsmState.lastError;
+    if (err) st.lastError = err;
+    return st;
+  }
+}
+
+function visible(s: Selection | undefined): Selection | undefined {
+  return s?.best.peer ? s : undefined;
+}

@@ -1,0 +1,192 @@
+/**
+ * The TCP boundary of the speaker: an interface (what the session driver needs of a socket and
+ * of the network), the real implementation on node:net, and an in-memory fake for unit tests.
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, Socket } from 'node:net';
+
+/** The subset of net.Socket the session driver uses. Events: 'connect', 'data', 'close', 'error'. */
+export interface Conn {
+  readonly localAddress?: string | undefined;
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  write(data: Uint8Array): boolean;
+  /** Flush queued data, then close. */
+  end(): void;
+  /** Close at once. */
+  destroy(): void;
+  on(event: 'connect', fn: () => void): this;
+  on(event: 'data', fn: (chunk: Buffer) => void): this;
+  on(event: 'close', fn: () => void): this;
+  on(event: 'error', fn: (err: Error) => void): this;
+}
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  /** Source address (eBGP multihop / multi-NIC nodes). */
+  localAddress?: string;
+}
+
+export interface ListenHandle {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface Network {
+  connect(o: ConnectOptions): Conn;
+  listen(host: string, port: number, onConn: (c: Conn) => void): Promise<ListenHandle>;
+}
+
+/** IPv4-mapped IPv6 ('::ffff:10.0.0.1') as plain IPv4 text. */
+export function unmapAddress(a: string | undefined): string | undefined {
+  return a?.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+export const tcpNetwork: Network = {
+  connect(o) {
+    const s = new Socket();
+    s.setNoDelay(true);
+    s.connect({ host: o.host, port: o.port, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+    return s;
+  },
+  listen(host, port, onConn) {
+    return new Promise((resolve, reject) => {
+      const srv = createServer({ noDelay: true }, (s) => onConn(s));
+      srv.once('error', reject);
+      srv.listen({ host, port }, () => {
+        srv.off('error', reject);
+        const addr = srv.address();
+        resolve({
+          port: addr && typeof addr === 'object' ? addr.port : port,
+          close: () =>
+            new Promise<void>((r) => {
+              srv.close(() => r());
+            }),
+        });
+      });
+    });
+  },
+};
+
+// ---------------------------------------------------------------- fake
+
+/** One end of an in-memory socket pair. Delivery is asynchronous (microtasks), like a real socket. */
+export class FakeConn extends EventEmitter implements Conn {
+  peer?: FakeConn;
+  closed = false;
+  /** Everything written, for assertions. */
+  readonly written: Buffer[] = [];
+  constructor(
+    readonly localAddress: string,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+  ) {
+    super();
+    this.on('error', () => {});
+  }
+  write(data: Uint8Array): boolean {
+    if (this.closed) return false;
+    const copy = Buffer.from(data);
+    this.written.push(copy);
+    const p = this.peer;
+    queueMicrotask(() => {
+      if (p && !p.closed) p.emit('data', copy);
+    });
+    return true;
+  }
+  end(): void {
+    this.destroy();
+  }
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    queueMicrotask(() => this.emit('close'));
+    const p = this.peer;
+    if (p) queueMicrotask(() => p.destroy());
+  }
+}
+
+/**
+ * An in-memory network of listeners keyed by "address:port". Every failure can be forced:
+ * `refuse` makes connects to an address fail, `blackhole` makes them hang (no connect, no error).
+ */
+export class FakeNetwork implements Network {
+  private readonly listeners = new Map<string, (c: Conn) => void>();
+  readonly refuse = new Set<string>();
+  readonly blackhole = new Set<string>();
+  /** All connections made, for tests that cut them. */
+  readonly conns: FakeConn[] = [];
+  private ephemeral = 40000;
+
+  /** The network seen from one host: connects come from `self` unless a localAddress is given. */
+  host(self: string): Network {
+    return {
+      connect: (o) => this.connectFrom(o.localAddress ?? self, o),
+      listen: (host, port, onConn) => this.listen(host === '0.0.0.0' || host === '::' ? self : host, port, onConn),
+    };
+  }
+
+  connect(o: ConnectOptions): Conn {
+    return this.connectFrom(o.localAddress ?? '127.0.0.1', o);
+  }
+
+  private connectFrom(from: string, o: ConnectOptions): Conn {
+    const port = this.ephemeral++;
+    const c = new FakeConn(from, o.host, o.port);
+    this.conns.push(c);
+    if (this.blackhole.has(o.host)) return c;
+    queueMicrotask(() => {
+      if (c.closed) return; // aborted before the connection was made
+      const l = this.listeners.get(`${o.host}:${o.port}`);
+      if (!l || this.refuse.has(o.host)) {
+        c.closed = true;
+        c.emit('error', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+        c.emit('close');
+        return;
+      }
+      const s = new FakeConn(o.host, from, port);
+      this.conns.push(s);
+      c.peer = s;
+      s.peer = c;
+      l(s);
+      c.emit('connect');
+    });
+    return c;
+  }
+
+  async listen(host: string, port: number, onConn: (c: Conn) => void): Promise<ListenHandle> {
+    const key = `${host}:${port}`;
+    if (this.listeners.has(key)) throw Object.assign(new Error(`listen EADDRINUSE ${key}`), { code: 'EADDRINUSE' });
+    this.listeners.set(key, onConn);
+    return {
+      port,
+      close: async () => {
+        this.listeners.delete(key);
+      },
+    };
+  }
+
+  /** Cuts every live connection between two addresses (both directions), like a link failure with RST. */
+  cut(a: string, b: string): void {
+    for (const c of this.conns) {
+      if (
+        !c.closed &&
+        ((c.localAddress === a && c.remoteAddress === b) || (c.localAddress === b && c.remoteAddress === a))
+      )
+        c.destroy();
+    }
+  }
+
+  /** Silently drops all traffic between two addresses from now on (for hold-timer tests). */
+  partition(a: string, b: string): void {
+    for (const c of this.conns) {
+      if ((c.localAddress === a && c.remoteAddress === b) || (c.localAddress === b && c.remoteAddress === a)) {
+        c.write = (d: Uint8Array) => {
+          c.written.push(Buffer.from(d));
+          return true;
+        };
+      }
+    }
+  }
+}

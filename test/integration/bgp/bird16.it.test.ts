@@ -1,0 +1,197 @@
+/**
+ * Interop with BIRD 1.6 (what Calico runs): `bird` for IPv4 and `bird6` for IPv6, each with its
+ * own session (IPv4 over IPv4 transport, IPv6 over IPv6 transport), as Calico's confd
+ * generates. BIRD 1.6 decodes IPv4 only from the classic UPDATE fields, which is what we send.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { BirdPeer } from '../../helpers/bgp-peers.js';
+import { needs } from '../../helpers/needs.js';
+import { waitFor } from '../../helpers/process.js';
+import { BIRD16, type Petrel, type PetrelConfig, startBirdArgs, startPetrel, type Topo, twoNodes } from './lib.js';
+
+const skip = needs('root', 'netns', 'bird');
+const OUR4 = '10.244.1.0/26';
+const OUR4B = '10.244.2.0/26';
+const OUR6 = 'fd00:10:244:1::/122';
+const THEIR4 = '10.55.3.0/24';
+const THEIR6 = 'fd55:3::/64';
+
+function bird16Config(o: { v6: boolean; localAs: number; neighborAs: number }): string {
+  const local = o.v6 ? 'fd99::2' : '10.99.0.2';
+  const neighbor = o.v6 ? 'fd99::1' : '10.99.0.1';
+  return [
+    'router id 10.99.0.2;',
+    'protocol device {}',
+    'protocol direct { interface "*"; }',
+    `protocol static st { route ${o.v6 ? THEIR6 : THEIR4} blackhole; }`,
+    'protocol bgp petrel {',
+    `  local ${local} as ${o.localAs};`,
+    `  neighbor ${neighbor} as ${o.neighborAs};`,
+    '  hold time 6; connect retry time 1; error wait time 1, 3;',
+    '  graceful restart on;',
+    '  import all; export where source = RTS_STATIC;',
+    '}',
+    '',
+  ].join('\n');
+}
+
+async function has(b: BirdPeer, prefix: string): Promise<boolean> {
+  try {
+    return (await b.birdc('show', 'route', 'for', prefix, 'protocol', 'petrel')).includes(prefix);
+  } catch (err) {
+    if (String(err).includes('Network not found')) return false;
+    throw err;
+  }
+}
+const waitHas = (b: BirdPeer, prefix: string, present = true, ms = 20_000) =>
+  waitFor(`${prefix} ${present ? 'in' : 'gone from'} BIRD 1.6`, async () => (await has(b, prefix)) === present, ms);
+
+for (const mode of ['iBGP (Calico mesh)', 'eBGP (4-octet AS)'] as const) {
+  const ebgp = mode.startsWith('eBGP');
+  const ourAs = ebgp ? 4200000001 : 64512;
+  const theirAs = ebgp ? 64513 : 64512;
+  const cfg = (o: Partial<PetrelConfig> = {}): PetrelConfig => ({
+    asn: ourAs,
+    routerId: '10.99.0.1',
+    listen: { address: '::', port: 179 },
+    gracefulRestart: { restartTimeSec: 60 },
+    peers: [
+      {
+        address: '10.99.0.2',
+        asn: theirAs,
+        families: ['ipv4'],
+        holdTimeSec: 6,
+        connectRetrySec: 1,
+        idleHoldSec: 1,
+        idleHoldMaxSec: 2,
+      },
+      {
+        address: 'fd99::2',
+        asn: theirAs,
+        families: ['ipv6'],
+        holdTimeSec: 6,
+        connectRetrySec: 1,
+        idleHoldSec: 1,
+        idleHoldMaxSec: 2,
+      },
+    ],
+    announce: [OUR4, OUR4B, OUR6],
+    ...o,
+  });
+
+  describe(`BIRD 1.6, ${mode}`, { skip }, () => {
+    let topo: Topo;
+    let bird4: BirdPeer;
+    let bird6: BirdPeer;
+    let us: Petrel;
+    before(async () => {
+      topo = await twoNodes();
+      bird4 = await startBirdArgs(topo.theirs, bird16Config({ v6: false, localAs: theirAs, neighborAs: ourAs }), [], {
+        bird: `${BIRD16}/bird`,
+        birdc: `${BIRD16}/birdc`,
+      });
+      bird6 = await startBirdArgs(topo.theirs, bird16Config({ v6: true, localAs: theirAs, neighborAs: ourAs }), [], {
+        bird: `${BIRD16}/bird6`,
+        birdc: `${BIRD16}/birdc6`,
+      });
+      us = await startPetrel(topo.ours, cfg());
+    });
+    after(async () => {
+      if (process.env.PETREL_IT_DEBUG) process.stderr.write(us?.daemon.output() ?? '');
+      await us?.stop().catch(() => {});
+      await bird4?.stop();
+      await bird6?.stop();
+      await topo?.destroy();
+    });
+
+    test('both sessions (IPv4 and IPv6 transport) establish', async () => {
+      await waitFor(
+        'Established x2',
+        async () => (await us.status()).peers.every((p) => p.state === 'Established'),
+        20_000,
+      );
+      assert.match(await bird4.birdc('show', 'protocols', 'petrel'), /Established/);
+      assert.match(await bird6.birdc('show', 'protocols', 'petrel'), /Established/);
+    });
+
+    test('our prefixes are in BIRD 1.6 (IPv4 from classic NLRI, IPv6 via bird6)', async () => {
+      await waitHas(bird4, OUR4);
+      await waitHas(bird6, OUR6);
+      const all = await bird4.birdc('show', 'route', 'all', 'for', OUR4, 'protocol', 'petrel');
+      assert.match(all, new RegExp(`BGP.as_path: ${ebgp ? '4200000001' : ''}\\s*\\n`));
+      assert.match(all, /BGP.next_hop: 10\.99\.0\.1/);
+    });
+
+    test("BIRD 1.6's prefixes are in our stream", async () => {
+      await us.waitRoute(THEIR4);
+      await us.waitRoute(THEIR6);
+      assert.deepEqual(us.routes().get(THEIR4), ['10.99.0.2']);
+      assert.ok(us.routes().get(THEIR6)?.includes('fd99::2'));
+    });
+
+    test('withdraw propagates both ways', async () => {
+      writeFileSync(
+        join(us.dir, 'bgp.json'),
+        JSON.stringify({ status: { address: '127.0.0.1', port: 9179 }, ...cfg({ announce: [OUR4, OUR6] }) }),
+      );
+      us.daemon.proc.kill('SIGHUP');
+      await waitHas(bird4, OUR4B, false);
+      await bird4.birdc('disable', 'st');
+      await us.waitRoute(THEIR4, false);
+      await bird4.birdc('enable', 'st');
+      await us.waitRoute(THEIR4);
+    });
+
+    test('route refresh both ways', async () => {
+      const before = (await us.status()).peers[0]?.updatesOut ?? 0;
+      await bird4.birdc('reload', 'in', 'petrel');
+      await waitFor('re-sent', async () => ((await us.status()).peers[0]?.updatesOut ?? 0) > before, 10_000);
+      const inBefore = (await us.status()).peers[0]?.updatesIn ?? 0;
+      assert.equal((await us.ctl('refresh', '10.99.0.2')).code, 0);
+      await waitFor('BIRD re-sent', async () => ((await us.status()).peers[0]?.updatesIn ?? 0) > inBefore, 10_000);
+    });
+
+    test('hold timer expiry tears both sessions down and withdraws', {
+      skip: ebgp && 'covered by the iBGP run',
+    }, async () => {
+      await topo.theirs.ip('link', 'set', 'veth-them', 'down');
+      try {
+        await us.waitRoute(THEIR4, false, 15_000);
+        await us.waitRoute(THEIR6, false, 15_000);
+        assert.equal((await us.status()).peers[0]?.lastError, 'hold timer expired');
+      } finally {
+        await topo.theirs.ip('link', 'set', 'veth-them', 'up');
+      }
+      await us.waitRoute(THEIR4, true, 30_000);
+      await us.waitRoute(THEIR6, true, 30_000);
+    });
+
+    test('we restart gracefully: BIRD 1.6 keeps our routes until End-of-RIB', {
+      skip: ebgp && 'covered by the iBGP run',
+    }, async () => {
+      await waitHas(bird4, OUR4);
+      await us.kill();
+      await waitFor(
+        'BIRD sees the session down',
+        async () => !(await bird4.birdc('show', 'protocols', 'petrel')).includes('Established'),
+        15_000,
+      );
+      assert.ok(await has(bird4, OUR4), 'kept as stale');
+      assert.ok(await has(bird6, OUR6), 'kept as stale (IPv6)');
+      us = await startPetrel(
+        topo.ours,
+        cfg({ gracefulRestart: { restartTimeSec: 60, restarting: true }, announce: [OUR6] }),
+      );
+      await waitFor(
+        'Established',
+        async () => (await us.status()).peers.every((p) => p.state === 'Established'),
+        20_000,
+      );
+      await waitHas(bird4, OUR4, false, 15_000);
+      await waitHas(bird6, OUR6);
+    });
+  });
+}

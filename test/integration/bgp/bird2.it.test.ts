@@ -1,0 +1,259 @@
+/**
+ * Interop with BIRD 2 (the upstream daemon): eBGP with a 4-octet AS and iBGP, IPv4 in classic
+ * UPDATE fields and IPv6 in MP_REACH, withdrawals both ways, route refresh, hold timer expiry,
+ * graceful restart in both directions, Cease on SIGTERM. Each topology lives in its own netns pair.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type BirdPeer, startBird } from '../../helpers/bgp-peers.js';
+import { needs } from '../../helpers/needs.js';
+import { waitFor } from '../../helpers/process.js';
+import {
+  bird2Config,
+  httpGet,
+  type Petrel,
+  type PetrelConfig,
+  startBirdArgs,
+  startPetrel,
+  type Topo,
+  twoNodes,
+} from './lib.js';
+
+const skip = needs('root', 'netns', 'bird2');
+const OUR4 = '10.244.1.0/26';
+const OUR4B = '10.244.2.0/26';
+const OUR6 = 'fd00:10:244:1::/122';
+const THEIR4 = '10.55.1.0/24';
+const THEIR6 = 'fd55:1::/64';
+
+async function birdHas(b: BirdPeer, prefix: string): Promise<boolean> {
+  try {
+    return (await b.birdc('show', 'route', 'for', prefix, 'protocol', 'petrel')).includes(prefix);
+  } catch (err) {
+    if (String(err).includes('Network not found')) return false; // birdc exits 1 then
+    throw err;
+  }
+}
+const waitBird = (b: BirdPeer, prefix: string, present = true, ms = 20_000) =>
+  waitFor(`${prefix} ${present ? 'in' : 'gone from'} BIRD`, async () => (await birdHas(b, prefix)) === present, ms);
+
+function ourConfig(
+  asn: number,
+  peerAs: number,
+  o: Partial<PetrelConfig> = {},
+  peer: Record<string, unknown> = {},
+): PetrelConfig {
+  return {
+    asn,
+    routerId: '10.99.0.1',
+    listen: { address: '10.99.0.1', port: 179 },
+    nextHop: { ipv6: 'fd99::1' },
+    gracefulRestart: { restartTimeSec: 60 },
+    peers: [
+      {
+        address: '10.99.0.2',
+        asn: peerAs,
+        holdTimeSec: 6,
+        connectRetrySec: 1,
+        idleHoldSec: 1,
+        idleHoldMaxSec: 2,
+        ...peer,
+      },
+    ],
+    announce: [OUR4, OUR4B, OUR6],
+    ...o,
+  };
+}
+
+describe('BIRD 2, eBGP with a 4-octet AS', { skip }, () => {
+  let topo: Topo;
+  let bird: BirdPeer;
+  let us: Petrel;
+  const birdConf = () =>
+    bird2Config({
+      routerId: '10.99.0.2',
+      localAddress: '10.99.0.2',
+      localAs: 64513,
+      neighbor: '10.99.0.1',
+      neighborAs: 4200000001,
+      holdTimeSec: 6,
+      static4: [THEIR4],
+      static6: [THEIR6],
+      ipv6NextHop: 'fd99::2',
+      gracefulRestart: true,
+    });
+  before(async () => {
+    topo = await twoNodes();
+    bird = await startBird(topo.theirs, birdConf());
+    us = await startPetrel(topo.ours, ourConfig(4200000001, 64513));
+  });
+  after(async () => {
+    if (process.env.PETREL_IT_DEBUG) process.stderr.write(us?.daemon.output() ?? '');
+    await us?.stop().catch(() => {});
+    await bird?.stop();
+    await topo?.destroy();
+  });
+
+  test('session establishes (4-octet AS both ways)', async () => {
+    await waitFor('Established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
+    const proto = await bird.birdc('show', 'protocols', 'all', 'petrel');
+    assert.match(proto, /Established/);
+    assert.match(proto, /Neighbor AS:\s+4200000001/);
+  });
+
+  test('our IPv4 and IPv6 prefixes are in BIRD with our next hops and AS path', async () => {
+    await waitBird(bird, OUR4);
+    await waitBird(bird, OUR6);
+    const all = await bird.birdc('show', 'route', 'all', 'for', OUR4, 'protocol', 'petrel');
+    assert.match(all, /BGP.as_path: 4200000001/);
+    assert.match(all, /BGP.next_hop: 10\.99\.0\.1/);
+    const all6 = await bird.birdc('show', 'route', 'all', 'for', OUR6, 'protocol', 'petrel');
+    assert.match(all6, /BGP.next_hop: fd99::1/);
+  });
+
+  test("BIRD's prefixes are in our best-route stream", async () => {
+    await us.waitRoute(THEIR4);
+    await us.waitRoute(THEIR6);
+    assert.deepEqual(us.routes().get(THEIR4), ['10.99.0.2']);
+    assert.deepEqual(us.routes().get(THEIR6), ['fd99::2']);
+    const line = us.lines.find((l) => l.prefix === THEIR4);
+    assert.deepEqual(line?.asPath, [64513]);
+  });
+
+  test('route refresh: BIRD asks (reload in), we re-send our routes', async () => {
+    const before = (await us.status()).peers[0]?.updatesOut ?? 0;
+    await bird.birdc('reload', 'in', 'petrel');
+    await waitFor('UPDATEs re-sent', async () => ((await us.status()).peers[0]?.updatesOut ?? 0) > before, 10_000);
+    assert.ok(await birdHas(bird, OUR4));
+  });
+
+  test('withdraw propagates both ways (our SIGHUP reload, BIRD disabling its statics)', async () => {
+    const cfg = ourConfig(4200000001, 64513, { announce: [OUR4, OUR6] });
+    writeFileSync(join(us.dir, 'bgp.json'), JSON.stringify({ status: { address: '127.0.0.1', port: 9179 }, ...cfg }));
+    us.daemon.proc.kill('SIGHUP');
+    await waitBird(bird, OUR4B, false);
+    assert.ok(await birdHas(bird, OUR4));
+    await bird.birdc('disable', 's4');
+    await us.waitRoute(THEIR4, false);
+    await bird.birdc('enable', 's4');
+    await us.waitRoute(THEIR4);
+  });
+
+  test('BIRD restarts gracefully (kill -9, bird -R): its routes stay in our stream until its End-of-RIB', async () => {
+    const withdrawsBefore = us.lines.filter((l) => l.event === 'withdraw').length;
+    await bird.daemon.proc.kill('SIGKILL');
+    await waitFor('session down', async () => (await us.status()).peers[0]?.state !== 'Established', 10_000);
+    const st = (await us.status()).peers[0];
+    assert.ok((st?.staleRoutes ?? 0) >= 2, 'routes kept as stale');
+    await bird.stop();
+    bird = await startBirdArgs(topo.theirs, birdConf(), ['-R']); // -R: graceful restart recovery
+    await waitFor('re-established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
+    await waitFor('stale routes refreshed', async () => (await us.status()).peers[0]?.staleRoutes === 0, 20_000);
+    assert.equal(
+      us.lines.filter((l) => l.event === 'withdraw').length,
+      withdrawsBefore,
+      'no withdraw during the restart',
+    );
+    assert.ok(us.routes().has(THEIR4) && us.routes().has(THEIR6));
+  });
+
+  test('hold timer expiry tears the session down and withdraws', async () => {
+    await waitFor('Established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
+    await topo.theirs.ip('link', 'set', 'veth-them', 'down');
+    try {
+      await us.waitRoute(THEIR4, false, 15_000);
+      const st = (await us.status()).peers[0];
+      assert.equal(st?.lastError, 'hold timer expired');
+      assert.equal(st?.notificationsOut['4/0'], 1);
+    } finally {
+      await topo.theirs.ip('link', 'set', 'veth-them', 'up');
+    }
+    await us.waitRoute(THEIR4, true, 30_000);
+  });
+
+  test('we restart gracefully (kill -9, restarting): BIRD keeps our routes, End-of-RIB removes the ones we no longer have', async () => {
+    await waitBird(bird, OUR4);
+    await us.kill();
+    await waitFor(
+      'BIRD sees the session down',
+      async () => !(await bird.birdc('show', 'protocols', 'petrel')).includes('Established'),
+      15_000,
+    );
+    assert.ok(
+      await birdHas(bird, OUR4),
+      `kept as stale by BIRD: ${await bird.birdc('show', 'protocols', 'all', 'petrel')}`,
+    );
+    us = await startPetrel(
+      topo.ours,
+      ourConfig(4200000001, 64513, { gracefulRestart: { restartTimeSec: 60, restarting: true }, announce: [OUR6] }),
+    );
+    await waitFor('Established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
+    await waitBird(bird, OUR4, false, 15_000);
+    await waitBird(bird, OUR6, true, 5000).catch(async (err) => {
+      throw new Error(
+        `${err}: ${await bird.birdc('show', 'route', 'all', 'protocol', 'petrel')} ${await bird.birdc('show', 'protocols', 'all', 'petrel')}`,
+      );
+    });
+  });
+
+  test('SIGTERM sends Cease; BIRD drops our routes at once and logs the shutdown', async () => {
+    assert.equal(await us.stop(), 0);
+    await waitBird(bird, OUR6, false, 5000);
+    const proto = await bird.birdc('show', 'protocols', 'all', 'petrel');
+    assert.match(proto, /Administrative shutdown|Received: .*shut/i);
+  });
+});
+
+describe('BIRD 2, iBGP', { skip }, () => {
+  let topo: Topo;
+  let bird: BirdPeer;
+  let us: Petrel;
+  before(async () => {
+    topo = await twoNodes();
+    bird = await startBird(
+      topo.theirs,
+      bird2Config({
+        routerId: '10.99.0.2',
+        localAddress: '10.99.0.2',
+        localAs: 64512,
+        neighbor: '10.99.0.1',
+        neighborAs: 64512,
+        static4: [THEIR4],
+        static6: [THEIR6],
+        ipv6NextHop: 'fd99::2',
+      }),
+    );
+    us = await startPetrel(topo.ours, ourConfig(64512, 64512));
+  });
+  after(async () => {
+    await us?.stop().catch(() => {});
+    await bird?.stop();
+    await topo?.destroy();
+  });
+
+  test('routes flow both ways with LOCAL_PREF and an empty AS path', async () => {
+    await waitBird(bird, OUR4);
+    await waitBird(bird, OUR6);
+    const all = await bird.birdc('show', 'route', 'all', 'for', OUR4, 'protocol', 'petrel');
+    assert.match(all, /BGP.local_pref: 100/);
+    assert.match(all, /BGP.as_path: *\n/);
+    await us.waitRoute(THEIR4);
+    await us.waitRoute(THEIR6);
+    assert.deepEqual(us.routes().get(THEIR4), ['10.99.0.2']);
+  });
+
+  test('status and metrics report the session', async () => {
+    const st = await us.status();
+    const p = st.peers[0];
+    assert.equal(p?.state, 'Established');
+    assert.equal(p?.isIbgp, true);
+    assert.equal(p?.prefixesAccepted, 2);
+    assert.equal(p?.prefixesAdvertised, 3);
+    const r = await httpGet(topo.ours, 'http://127.0.0.1:9179/metrics');
+    assert.match(r.stdout, /bgp_peer_state\{peer="10.99.0.2",session_state="Established"\} 1/);
+    assert.match(r.stdout, /bgp_routes_accepted\{peer="10.99.0.2",route_family="ipv4-unicast"\} 1/);
+    assert.match(r.stdout, /bgp_received_update_total\{peer="10.99.0.2"\} \d+/);
+  });
+});

@@ -1,0 +1,164 @@
+/**
+ * Interop with GoBGP 3 (gobgpd in a netns, driven through the gobgp CLI): eBGP with a 4-octet AS
+ * and iBGP, IPv4 + IPv6 both ways, withdrawals both ways, route refresh (soft reset in), hold
+ * timer expiry, GoBGP as graceful-restart helper while we restart.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type GobgpPeer, startGobgp } from '../../helpers/bgp-peers.js';
+import { needs } from '../../helpers/needs.js';
+import { waitFor } from '../../helpers/process.js';
+import { gobgpConfigFor, type Petrel, type PetrelConfig, startPetrel, type Topo, twoNodes } from './lib.js';
+
+const skip = needs('root', 'netns', 'gobgpd');
+const OUR4 = '10.244.1.0/26';
+const OUR4B = '10.244.2.0/26';
+const OUR6 = 'fd00:10:244:1::/122';
+const THEIR4 = '10.55.2.0/24';
+const THEIR6 = 'fd55:2::/64';
+
+async function gobgpHas(g: GobgpPeer, prefix: string): Promise<boolean> {
+  const out = await g.gobgp('global', 'rib', '-a', prefix.includes(':') ? 'ipv6' : 'ipv4');
+  return out.includes(prefix);
+}
+const waitGobgp = (g: GobgpPeer, prefix: string, present = true, ms = 20_000) =>
+  waitFor(`${prefix} ${present ? 'in' : 'gone from'} GoBGP`, async () => (await gobgpHas(g, prefix)) === present, ms);
+
+function ourConfig(asn: number, peerAs: number, o: Partial<PetrelConfig> = {}): PetrelConfig {
+  return {
+    asn,
+    routerId: '10.99.0.1',
+    listen: { address: '10.99.0.1', port: 179 },
+    nextHop: { ipv6: 'fd99::1' },
+    gracefulRestart: { restartTimeSec: 60 },
+    peers: [
+      { address: '10.99.0.2', asn: peerAs, holdTimeSec: 6, connectRetrySec: 1, idleHoldSec: 1, idleHoldMaxSec: 2 },
+    ],
+    announce: [OUR4, OUR4B, OUR6],
+    ...o,
+  };
+}
+
+for (const mode of ['eBGP (4-octet AS)', 'iBGP'] as const) {
+  const ebgp = mode !== 'iBGP';
+  const ourAs = ebgp ? 4200000001 : 64512;
+  const theirAs = ebgp ? 64513 : 64512;
+  describe(`GoBGP, ${mode}`, { skip }, () => {
+    let topo: Topo;
+    let gobgp: GobgpPeer;
+    let us: Petrel;
+    before(async () => {
+      topo = await twoNodes();
+      gobgp = await startGobgp(
+        topo.theirs,
+        gobgpConfigFor({
+          routerId: '10.99.0.2',
+          asn: theirAs,
+          neighbor: '10.99.0.1',
+          neighborAs: ourAs,
+          holdTimeSec: 6,
+          gracefulRestart: true,
+        }),
+      );
+      await gobgp.gobgp('global', 'rib', '-a', 'ipv4', 'add', THEIR4, 'nexthop', '10.99.0.2');
+      await gobgp.gobgp('global', 'rib', '-a', 'ipv6', 'add', THEIR6, 'nexthop', 'fd99::2');
+      us = await startPetrel(topo.ours, ourConfig(ourAs, theirAs));
+    });
+    after(async () => {
+      if (process.env.PETREL_IT_DEBUG) process.stderr.write(us?.daemon.output() ?? '');
+      await us?.stop().catch(() => {});
+      await gobgp?.stop();
+      await topo?.destroy();
+    });
+
+    test('session establishes', async () => {
+      await waitFor('Established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
+      assert.match(await gobgp.gobgp('neighbor'), /10\.99\.0\.1\s+\d+\s+\S+\s+Establ/);
+    });
+
+    test('our IPv4 and IPv6 prefixes are in GoBGP', async () => {
+      await waitGobgp(gobgp, OUR4);
+      await waitGobgp(gobgp, OUR6);
+      const v4 = await gobgp.gobgp('global', 'rib', '-a', 'ipv4', OUR4);
+      assert.match(v4, /10\.99\.0\.1/);
+      if (ebgp) assert.match(v4, /4200000001/);
+      assert.match(await gobgp.gobgp('global', 'rib', '-a', 'ipv6', OUR6), /fd99::1/);
+    });
+
+    test("GoBGP's prefixes are in our stream", async () => {
+      await us.waitRoute(THEIR4);
+      await us.waitRoute(THEIR6);
+      assert.deepEqual(us.routes().get(THEIR4), ['10.99.0.2']);
+      assert.deepEqual(us.routes().get(THEIR6), ['fd99::2']);
+    });
+
+    test('route refresh: `petrelctl bgp refresh` sends ROUTE-REFRESH, GoBGP re-sends its routes', async () => {
+      const refreshes = async () =>
+        Number(/Refresh:\s+\d+\s+(\d+)/.exec(await gobgp.gobgp('neighbor', '10.99.0.1'))?.[1] ?? -1);
+      const before = await refreshes();
+      const updatesBefore = (await us.status()).peers[0]?.updatesIn ?? 0;
+      const r = await us.ctl('refresh', '10.99.0.2');
+      assert.equal(r.code, 0, r.stderr);
+      await waitFor('GoBGP received ROUTE-REFRESH', async () => (await refreshes()) > before, 10_000);
+      await waitFor(
+        'GoBGP re-sent',
+        async () => ((await us.status()).peers[0]?.updatesIn ?? 0) > updatesBefore,
+        10_000,
+      );
+      assert.ok(us.routes().has(THEIR4));
+    });
+
+    test('withdraw propagates both ways', async () => {
+      writeFileSync(
+        join(us.dir, 'bgp.json'),
+        JSON.stringify({
+          status: { address: '127.0.0.1', port: 9179 },
+          ...ourConfig(ourAs, theirAs, { announce: [OUR4, OUR6] }),
+        }),
+      );
+      us.daemon.proc.kill('SIGHUP');
+      await waitGobgp(gobgp, OUR4B, false);
+      await gobgp.gobgp('global', 'rib', '-a', 'ipv4', 'del', THEIR4);
+      await us.waitRoute(THEIR4, false);
+      await gobgp.gobgp('global', 'rib', '-a', 'ipv4', 'add', THEIR4, 'nexthop', '10.99.0.2');
+      await us.waitRoute(THEIR4);
+    });
+
+    test('hold timer expiry tears the session down and withdraws', {
+      skip: !ebgp && 'covered by the eBGP run',
+    }, async () => {
+      await topo.theirs.ip('link', 'set', 'veth-them', 'down');
+      try {
+        await us.waitRoute(THEIR4, false, 15_000);
+        assert.equal((await us.status()).peers[0]?.lastError, 'hold timer expired');
+      } finally {
+        await topo.theirs.ip('link', 'set', 'veth-them', 'up');
+      }
+      await us.waitRoute(THEIR4, true, 30_000);
+    });
+
+    test('we restart gracefully: GoBGP keeps our routes until our End-of-RIB', {
+      skip: !ebgp && 'covered by the eBGP run',
+    }, async () => {
+      await waitGobgp(gobgp, OUR4);
+      await us.kill();
+      await waitFor('GoBGP sees the session down', async () => !/Establ/.test(await gobgp.gobgp('neighbor')), 15_000);
+      assert.ok(await gobgpHas(gobgp, OUR4), 'kept as stale');
+      us = await startPetrel(
+        topo.ours,
+        ourConfig(ourAs, theirAs, { gracefulRestart: { restartTimeSec: 60, restarting: true }, announce: [OUR6] }),
+      );
+      await waitFor('Established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
+      await waitGobgp(gobgp, OUR4, false, 15_000);
+      await waitGobgp(gobgp, OUR6);
+    });
+
+    test('SIGTERM sends Cease and GoBGP drops our routes', async () => {
+      await waitGobgp(gobgp, OUR6);
+      assert.equal(await us.stop(), 0);
+      await waitGobgp(gobgp, OUR6, false, 5000);
+    });
+  });
+}
