@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { systemClock } from '../agent/common/clock.js';
 import { silentLogger } from '../agent/common/log.js';
-import { EtcdStore, Ipam } from '../ipam-etcd/index.js';
+import { Ipam, openEtcdStore } from '../ipam-etcd/index.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 
 const N = Number(process.argv[process.argv.indexOf('--n') + 1] || 1000);
@@ -40,7 +40,7 @@ async function measure(c: number, n: number, op: (i: number) => Promise<unknown>
 
 async function main() {
   const etcd = await startEtcd();
-  const store = new EtcdStore({ endpoints: [etcd.endpoint], timeoutMs: 10_000 });
+  const store = await openEtcdStore({ endpoints: [etcd.endpoint], timeoutMs: 10_000 });
   const ipam = new Ipam(store, { clock: systemClock, log: silentLogger, maxRetries: 200 });
   const rows: Record<string, unknown>[] = [];
   try {

@@ -8,12 +8,13 @@
 import { type Clock, systemClock } from '../agent/common/clock.js';
 import type { Logger } from '../agent/common/log.js';
 import { Ipam } from './allocator.js';
-import { type EtcdConfig, EtcdStore } from './etcd-store.js';
+import type { EtcdConfig } from './etcd-store.js';
+import type { IpamStore } from './store.js';
 
 export { DEFAULT_MAX_BLOCKS_PER_HOST, Ipam, type IpamOptions, poolOf, usablePools } from './allocator.js';
 export { firstHost, formatIp, parseCidr, parseIp } from './cidr.js';
 export { ConflictError, IpamError, type IpamErrorKind, isIpamError } from './errors.js';
-export { type EtcdConfig, EtcdStore, type EtcdTls } from './etcd-store.js';
+export type { EtcdConfig, EtcdTls } from './etcd-store.js';
 export {
   type AllocationView,
   type BlockUsage,
@@ -38,9 +39,19 @@ export interface OpenOptions extends EtcdConfig {
   maxRetries?: number;
 }
 
+/**
+ * An IpamStore on etcd. The etcd client (etcd3 + gRPC + protobuf: ~250 ms and ~40 MB to load) is
+ * imported only here, on first use, so commands and processes that never touch etcd (the BGP
+ * speaker, `--help`) do not pay for it.
+ */
+export async function openEtcdStore(cfg: EtcdConfig): Promise<IpamStore> {
+  const { EtcdStore } = await import('./etcd-store.js');
+  return new EtcdStore(cfg);
+}
+
 /** Connects to etcd (lazily: the first request dials) and returns an allocator on it. */
 export async function openEtcdIpam(opts: OpenOptions): Promise<{ ipam: Ipam; close(): Promise<void> }> {
-  const store = new EtcdStore(opts);
+  const store = await openEtcdStore(opts);
   const ipam = new Ipam(store, {
     clock: opts.clock ?? systemClock,
     log: opts.log.child({ component: 'ipam' }),
