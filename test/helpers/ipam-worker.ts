@@ -3,11 +3,13 @@
  * addresses against a real etcd and prints one JSON report on stdout:
  *   { held: { [handle]: ip[] }, uncertain: handle[], assigned, released, failures: { [kind]: n } }
  * `uncertain` lists held handles whose last release failed (it may or may not have been applied).
- * Usage: node ipam-worker.js ENDPOINT WORKER_ID NODE OPS SEED [TIMEOUT_MS] [MAX_SECONDS]
- * (stops after OPS operations or MAX_SECONDS, whichever comes first)
+ * Usage: node ipam-worker.js ENDPOINT WORKER_ID NODE OPS SEED [TIMEOUT_MS] [MAX_SECONDS] [STOP_FILE]
+ * (stops after OPS operations, MAX_SECONDS, or once STOP_FILE exists, whichever comes first).
+ * Writes `started` on stderr once its first operation has finished.
  * Like kubelet, a failed assignment is followed by a release of its handle (CNI DEL), retried
  * until etcd answers, so an ambiguous commit (applied, but the answer lost) leaks nothing.
  */
+import { existsSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock } from '../../agent/common/clock.js';
 import { silentLogger } from '../../agent/common/log.js';
@@ -15,7 +17,7 @@ import { mulberry32 } from '../../bgp/codec/mutate.js';
 import { IpamError, openEtcdIpam } from '../../ipam-etcd/index.js';
 
 async function main() {
-  const [endpoint, id, node, opsS, seedS, timeoutS, maxS] = process.argv.slice(2);
+  const [endpoint, id, node, opsS, seedS, timeoutS, maxS, stopFile] = process.argv.slice(2);
   const deadline = performance.now() + Number(maxS ?? 3600) * 1000;
   const ops = Number(opsS);
   const rand = mulberry32(Number(seedS));
@@ -46,7 +48,9 @@ async function main() {
       }
     }
   };
-  for (let i = 0; i < ops && performance.now() < deadline; i++) {
+  const stopped = () => stopFile !== undefined && existsSync(stopFile);
+  for (let i = 0; i < ops && performance.now() < deadline && !stopped(); i++) {
+    if (i === 1) process.stderr.write('started\n');
     const handles = [...held.keys()];
     if (handles.length > 0 && rand() < 0.45) {
       const h = handles[Math.floor(rand() * handles.length)]!;

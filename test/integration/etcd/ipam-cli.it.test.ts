@@ -276,7 +276,7 @@ describe('petrelctl ipam against real etcd', { skip }, () => {
     const r = await petrelctl('http://127.0.0.1:9', '--etcd-timeout-ms', '1000', 'ipam', 'pool', 'list');
     const ms = performance.now() - t0;
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^petrelctl: error: etcd at http:\/\/127\.0\.0\.1:9 did not answer/);
+    assert.match(r.stderr, /^petrelctl: error: etcd at http:\/\/127\.0\.0\.1:9 (did not answer|failed)/);
     assert.ok(ms < 5000, `took ${ms} ms`);
   });
 

@@ -4,6 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type EtcdHandle, startEtcd } from '../../helpers/etcd.js';
@@ -25,6 +28,8 @@ function runWorker(
   ops: number,
   timeoutMs: number,
   maxSeconds = 3600,
+  stopFile = '',
+  onStarted: () => void = () => {},
 ): Promise<WorkerReport> {
   return new Promise((resolve, reject) => {
     const p = spawn(
@@ -38,6 +43,7 @@ function runWorker(
         String(1000 + id),
         String(timeoutMs),
         String(maxSeconds),
+        ...(stopFile ? [stopFile] : []),
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -46,7 +52,11 @@ function runWorker(
     let out = '';
     let err = '';
     p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    p.stderr.on('data', (b: Buffer) => {
+      const had = err.includes('started\n');
+      err += b.toString();
+      if (!had && err.includes('started\n')) onStarted();
+    });
     p.on('exit', (code) => {
       if (code !== 0) reject(new Error(`worker ${id} exited ${code}: ${err}`));
       else resolve(JSON.parse(out) as WorkerReport);
@@ -120,14 +130,29 @@ describe('IPAM under concurrency (real etcd, separate processes)', { skip: needs
   });
 
   test('etcd stopped and restarted mid-run: clear failures or success, consistent afterwards', async () => {
+    // Once every worker is running: etcd down for 1.5 s, then 2 s more of work, then stop.
+    const stopFile = join(tmpdir(), `petrel-ipam-stop-${process.pid}`);
+    rmSync(stopFile, { force: true });
+    let started = 0;
+    let allStarted: () => void = () => {};
+    const ready = new Promise<void>((r) => {
+      allStarted = r;
+    });
     const work = Promise.all(
-      Array.from({ length: 8 }, (_, i) => runWorker(etcd.endpoint, 100 + i, `node-${i % 4}`, 120, 1000)),
+      Array.from({ length: 8 }, (_, i) =>
+        runWorker(etcd.endpoint, 100 + i, `node-${i % 4}`, 1_000_000, 1000, 120, stopFile, () => {
+          if (++started === 8) allStarted();
+        }),
+      ),
     );
-    await delay(700);
+    await ready;
     await etcd.stop();
     await delay(1500);
     await etcd.restart();
+    await delay(2000);
+    writeFileSync(stopFile, '');
     const reports = await work;
+    rmSync(stopFile, { force: true });
     const kinds = new Set(reports.flatMap((r) => Object.keys(r.failures)));
     assert.ok(kinds.size > 0, 'the outage was seen by the workers');
     assert.deepEqual(
