@@ -35,7 +35,20 @@ test('the example config of issue 4 parses', () => {
   );
 });
 
+test('gracefulRestart.selectionDeferralSec (RFC 4724 §4.1) parses with restarting', () => {
+  const c = parseBgpConfig({
+    ...ISSUE_EXAMPLE,
+    gracefulRestart: { restartTimeSec: 120, restarting: true, selectionDeferralSec: 30 },
+  });
+  assert.deepEqual(c.speaker.gracefulRestart, { restartTimeSec: 120, restarting: true, selectionDeferralSec: 30 });
+});
+
 const BAD: [string, unknown, string][] = [
+  [
+    'selection deferral 0',
+    { ...ISSUE_EXAMPLE, gracefulRestart: { restartTimeSec: 120, selectionDeferralSec: 0 } },
+    'gracefulRestart.selectionDeferralSec',
+  ],
   ['asn out of range', { ...ISSUE_EXAMPLE, asn: 0 }, 'asn'],
   ['router ID not IPv4', { ...ISSUE_EXAMPLE, routerId: 'fd00::1' }, 'routerId'],
   ['unknown top-level key', { ...ISSUE_EXAMPLE, peer: [] }, 'peer'],

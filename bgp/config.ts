@@ -198,7 +198,12 @@ export function parseBgpConfig(v: unknown): BgpRunConfig {
   const speaker: SpeakerConfig = { asn: int(o.asn, 'asn', 1, ASN_MAX), routerId: ipv4(o.routerId, 'routerId') };
   if (o.listen !== undefined) speaker.listen = endpoint(o.listen, 'listen');
   if (o.gracefulRestart !== undefined) {
-    const g = obj(o.gracefulRestart, 'gracefulRestart', ['restartTimeSec', 'restarting', 'staleTimeSec']);
+    const g = obj(o.gracefulRestart, 'gracefulRestart', [
+      'restartTimeSec',
+      'restarting',
+      'staleTimeSec',
+      'selectionDeferralSec',
+    ]);
     speaker.gracefulRestart = {
       restartTimeSec: int(g.restartTimeSec ?? 120, 'gracefulRestart.restartTimeSec', 1, 4095),
     };
@@ -206,6 +211,13 @@ export function parseBgpConfig(v: unknown): BgpRunConfig {
       speaker.gracefulRestart.restarting = bool(g.restarting, 'gracefulRestart.restarting');
     if (g.staleTimeSec !== undefined)
       speaker.gracefulRestart.staleTimeSec = int(g.staleTimeSec, 'gracefulRestart.staleTimeSec', 1, 65535);
+    if (g.selectionDeferralSec !== undefined)
+      speaker.gracefulRestart.selectionDeferralSec = int(
+        g.selectionDeferralSec,
+        'gracefulRestart.selectionDeferralSec',
+        1,
+        3600,
+      );
   }
   if (o.routeReflector !== undefined) {
     const r = obj(o.routeReflector, 'routeReflector', ['clusterId']);

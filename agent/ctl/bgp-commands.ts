@@ -41,9 +41,18 @@ export function registerBgp(program: Command, ctx: CtlContext): void {
       const level = (levelSource === 'default' ? 'info' : program.opts().logLevel) as LogLevel;
       const log = createLogger({ level, base: { component: 'petrelctl-bgp' } });
       const speaker = new Speaker(cfg.speaker, { log });
+      // One write per burst, not per route: a received UPDATE can change hundreds of routes, and
+      // a write per line (synchronous when stdout is a file) costs more than the RIB work.
+      let batch: string[] = [];
+      const flushBatch = () => {
+        const lines = batch;
+        batch = [];
+        ctx.out(lines.join('\n'));
+      };
       speaker.on('route', (e) => {
+        if (batch.length === 0) queueMicrotask(flushBatch);
         // stdout contract: {"event":"add"|"withdraw","prefix","nextHops"} (+ detail fields).
-        ctx.out(
+        batch.push(
           JSON.stringify({
             event: e.event === 'withdraw' ? 'withdraw' : 'add',
             prefix: e.prefix,

@@ -3,7 +3,7 @@
  * counts and soft reconfiguration stay right), the accepted routes, and graceful-restart staleness.
  */
 import type { FamilyName } from '../codec/index.js';
-import { attrsKey } from './adj-rib-out.js';
+import { attrsKey } from './attrs-key.js';
 import type { CompiledFilter } from './filter.js';
 import { parsePrefix } from './prefix.js';
 import type { PeerInfo, Route, RouteAttrs } from './types.js';
@@ -42,6 +42,11 @@ export class AdjRibIn {
   /** prefix -> accepted route, or null when received but rejected. */
   private readonly rib = new Map<string, Route | null>();
   private acceptedCount = 0;
+  /**
+   * importCheck results by attribute object: the prefixes of one UPDATE share one attribute
+   * object, so the check (and any copy it makes) runs once per UPDATE, not once per prefix.
+   */
+  private readonly checked = new WeakMap<RouteAttrs, RouteAttrs | RejectReason>();
   /** Per-family counts of received and accepted prefixes. */
   readonly byFamily = new Map<FamilyName, { received: number; accepted: number }>();
 
@@ -84,15 +89,20 @@ export class AdjRibIn {
   ): { route?: Route; reject?: RejectReason; replaced: boolean } {
     const prev = this.rib.get(prefix);
     const wasAccepted = prev !== undefined && prev !== null;
-    const checked = importCheck(attrs, this.peer, this.me);
+    let checked = this.checked.get(attrs);
+    if (checked === undefined) {
+      checked = importCheck(attrs, this.peer, this.me);
+      this.checked.set(attrs, checked);
+    }
     let reject: RejectReason | undefined;
     if (typeof checked === 'string') reject = checked;
     else {
-      const parsed = parsePrefix(prefix);
-      if (!parsed) reject = 'invalid-prefix';
-      else if (!this.importFilter(parsed, checked)) reject = 'filtered';
+      const always = this.importFilter.always;
+      const parsed = always === undefined ? parsePrefix(prefix) : undefined;
+      if (always === undefined && !parsed) reject = 'invalid-prefix';
+      else if (always === false || (parsed && !this.importFilter(parsed, checked))) reject = 'filtered';
       else {
-        if (wasAccepted && attrsKey(prev.attrs) === attrsKey(checked)) {
+        if (wasAccepted && (prev.attrs === checked || attrsKey(prev.attrs) === attrsKey(checked))) {
           // Same path again (route refresh, GR re-advertisement): keep the object, clear staleness.
           delete prev.stale;
           return { route: prev, replaced: false };

@@ -5,6 +5,7 @@
  * that prefixes sharing attributes go out in one UPDATE.
  */
 import { type FamilyName, WellKnownCommunity } from '../codec/index.js';
+import { attrsKey } from './attrs-key.js';
 import type { CompiledFilter } from './filter.js';
 import { parsePrefix } from './prefix.js';
 import type { PeerInfo, Route, RouteAttrs } from './types.js';
@@ -22,18 +23,45 @@ export interface ExportPeer {
   routeReflector: boolean;
   clusterId: string;
   exportFilter: CompiledFilter;
+  /**
+   * Exported attributes by source attribute object (filled by exportRoute). A new ExportPeer per
+   * session means a fresh memo whenever the peer's export context changes.
+   */
+  memo?: WeakMap<RouteAttrs, { src: PeerInfo | undefined; family: FamilyName; out: RouteAttrs | undefined }>;
 }
 
 const DEFAULT_LOCAL_PREF = 100;
 
 /**
  * The attributes to advertise `route` with to `peer`, or undefined when it must not be advertised.
+ * Routes that share an attribute object and source get the same exported object (memoised per
+ * peer), so the Adj-RIB-Out groups and compares them by one key per attribute set, not per route.
  */
 export function exportRoute(route: Route, peer: ExportPeer): RouteAttrs | undefined {
   if (!peer.families.includes(route.family)) return undefined;
   const src = route.peer;
   // Never back to the peer it came from.
   if (src && src.address === peer.info.address) return undefined;
+  const a = route.attrs;
+  peer.memo ??= new WeakMap();
+  const m = peer.memo.get(a);
+  let out: RouteAttrs | undefined;
+  if (m !== undefined && m.src === src && m.family === route.family) out = m.out;
+  else {
+    out = exportAttrs(route, peer);
+    peer.memo.set(a, { src, family: route.family, out });
+  }
+  if (out === undefined) return undefined;
+  const always = peer.exportFilter.always;
+  if (always !== undefined) return always ? out : undefined;
+  const parsed = parsePrefix(route.prefix);
+  if (!parsed || !peer.exportFilter(parsed, a)) return undefined;
+  return out;
+}
+
+/** exportRoute without the per-prefix export filter: depends only on the attributes, source and peer. */
+function exportAttrs(route: Route, peer: ExportPeer): RouteAttrs | undefined {
+  const src = route.peer;
   const a = route.attrs;
   const toEbgp = !peer.info.isIbgp;
   if (a.communities) {
@@ -56,9 +84,6 @@ export function exportRoute(route: Route, peer: ExportPeer): RouteAttrs | undefi
     if (peer.info.bgpId !== '' && (a.originatorId ?? src.bgpId) === peer.info.bgpId) return undefined;
     reflected = true;
   }
-  const parsed = parsePrefix(route.prefix);
-  if (!parsed || !peer.exportFilter(parsed, a)) return undefined;
-
   const self = peer.selfNextHop[route.family];
   const out: RouteAttrs = { origin: a.origin, asPath: a.asPath, nextHop: a.nextHop };
   if (a.linkLocalNextHop && !toEbgp) out.linkLocalNextHop = a.linkLocalNextHop;
@@ -109,16 +134,12 @@ export interface OutWithdraw {
   prefixes: string[];
 }
 
-/** Attribute identity for grouping and change detection. */
-export function attrsKey(a: RouteAttrs): string {
-  return JSON.stringify(a, (_k, v: unknown) => (v instanceof Uint8Array ? Array.from(v) : v));
-}
+export { attrsKey };
 
 export class AdjRibOut {
-  /** prefix -> attribute key last sent. */
-  private readonly sent = new Map<string, { family: FamilyName; key: string }>();
+  /** prefix -> `family|attribute key` last sent. */
+  private readonly sent = new Map<string, string>();
   private readonly pending = new Map<string, { family: FamilyName; attrs: RouteAttrs | undefined }>();
-  private readonly keyCache = new WeakMap<RouteAttrs, string>();
   /** Per-family count of advertised prefixes. */
   readonly byFamily = new Map<FamilyName, number>();
 
@@ -136,19 +157,17 @@ export class AdjRibOut {
       this.pending.delete(prefix);
       return;
     }
-    this.pending.set(prefix, { family, attrs });
+    const p = this.pending.get(prefix);
+    if (p !== undefined) {
+      p.family = family;
+      p.attrs = attrs;
+    } else this.pending.set(prefix, { family, attrs });
   }
 
-  private key(a: RouteAttrs): string {
-    let k = this.keyCache.get(a);
-    if (k === undefined) {
-      k = attrsKey(a);
-      this.keyCache.set(a, k);
-    }
-    return k;
-  }
-
-  /** Takes the staged changes as UPDATE groups; afterwards the peer is assumed to have them. */
+  /**
+   * Takes the staged changes as UPDATE groups, one per family and attribute set (so prefixes
+   * sharing attributes are packed together); afterwards the peer is assumed to have them.
+   */
   flush(): { announce: OutGroup[]; withdraw: OutWithdraw[] } {
     const groups = new Map<string, OutGroup>();
     const withdraws = new Map<FamilyName, string[]>();
@@ -165,16 +184,15 @@ export class AdjRibOut {
         }
         continue;
       }
-      const key = this.key(attrs);
+      const key = familyKey(family, attrs);
       const before = this.sent.get(prefix);
-      if (before?.key === key) continue;
-      if (!before) this.byFamily.set(family, (this.byFamily.get(family) ?? 0) + 1);
-      this.sent.set(prefix, { family, key });
-      const gk = `${family}|${key}`;
-      let g = groups.get(gk);
+      if (before === key) continue;
+      if (before === undefined) this.byFamily.set(family, (this.byFamily.get(family) ?? 0) + 1);
+      this.sent.set(prefix, key);
+      let g = groups.get(key);
       if (!g) {
         g = { family, attrs, prefixes: [] };
-        groups.set(gk, g);
+        groups.set(key, g);
       }
       g.prefixes.push(prefix);
     }
@@ -193,7 +211,18 @@ export class AdjRibOut {
       this.byFamily.clear();
       return;
     }
-    for (const [p, v] of this.sent) if (v.family === family) this.sent.delete(p);
+    const tag = `${family}|`;
+    for (const [p, k] of this.sent) if (k.startsWith(tag)) this.sent.delete(p);
     this.byFamily.delete(family);
   }
+}
+
+/** `family|attrsKey`, remembered per attribute object for its last family. */
+const familyKeys = new WeakMap<RouteAttrs, { family: FamilyName; key: string }>();
+function familyKey(family: FamilyName, a: RouteAttrs): string {
+  const k = familyKeys.get(a);
+  if (k !== undefined && k.family === family) return k.key;
+  const key = `${family}|${attrsKey(a)}`;
+  familyKeys.set(a, { family, key });
+  return key;
 }

@@ -37,13 +37,17 @@ interface CompiledRule {
   large?: LargeCommunity[];
 }
 
-export type CompiledFilter = (prefix: ParsedPrefix, attrs: RouteAttrs) => boolean;
+/**
+ * A compiled filter. `always` is set when the answer does not depend on the route (no rules), so
+ * callers on the hot path can skip parsing the prefix.
+ */
+export type CompiledFilter = ((prefix: ParsedPrefix, attrs: RouteAttrs) => boolean) & { readonly always?: boolean };
 
 /** Parses a filter once; throws FilterConfigError on an invalid prefix or community. */
 export function compileFilter(f: RouteFilter | undefined): CompiledFilter {
   if (f === undefined || f.rules.length === 0) {
     const d = f?.defaultAction !== 'reject';
-    return () => d;
+    return Object.assign(() => d, { always: d });
   }
   const rules: CompiledRule[] = f.rules.map((r) => {
     const c: CompiledRule = { action: r.action };

@@ -1,6 +1,7 @@
 /** The pure RIB: Adj-RIB-In, Loc-RIB with best-path selection and ECMP, Adj-RIB-Out with export rules. */
 export { AdjRibIn, importCheck, type LocalIdentity, type RejectReason } from './adj-rib-in.js';
-export { AdjRibOut, attrsKey, type ExportPeer, exportRoute, type OutGroup, type OutWithdraw } from './adj-rib-out.js';
+export { AdjRibOut, type ExportPeer, exportRoute, type OutGroup, type OutWithdraw } from './adj-rib-out.js';
+export { attrsKey } from './attrs-key.js';
 export {
   asPathLength,
   localPrefOf,

@@ -7,8 +7,10 @@ import {
   decodeMessage,
   encodeMessage,
   Framer,
+  isEndOfRib,
   KEEPALIVE,
   makeContext,
+  type UpdateMessage,
 } from '../codec/index.js';
 import { buildOpen } from '../fsm/index.js';
 import { announceUpdate } from '../rib/index.js';
@@ -442,3 +444,128 @@ test('peers added and removed at runtime; removal withdraws their routes (Cease 
   await a.speaker.stop();
   await b.speaker.stop();
 });
+
+// ---------------------------------------------------------------- restarting speaker (RFC 4724 §4.1)
+
+/**
+ * A restarting speaker (R bit, selection deferral) with one hand-driven eBGP peer on the fake
+ * network. `peerGr`: the peer advertises graceful restart (optionally with its own R bit).
+ */
+async function restartingWithRawPeer(clock: ManualClock, peerGr: 'none' | 'helper' | 'restarting') {
+  const net = new FakeNetwork();
+  const s = node(
+    net,
+    clock,
+    { routerId: '10.0.0.1', gracefulRestart: { restartTimeSec: 120, restarting: true, selectionDeferralSec: 60 } },
+    [{ address: '10.0.0.2', asn: 65002, passive: true, ...fast }],
+  );
+  s.speaker.announce('10.244.1.0/26');
+  await s.speaker.start();
+  const conn = net.host('10.0.0.2').connect({ host: '10.0.0.1', port: 179 }) as FakeConn;
+  const got: BgpMessage[] = [];
+  const framer = new Framer();
+  conn.on('data', (d) => {
+    for (const f of framer.push(d).frames) {
+      const r = decodeMessage(f, makeContext());
+      if (r.ok) got.push(r.msg);
+    }
+  });
+  await settle(clock);
+  const open = buildOpen({
+    asn: 65002,
+    bgpId: '10.0.0.2',
+    holdTimeSec: 90,
+    families: ['ipv4-unicast'],
+    ...(peerGr === 'none'
+      ? {}
+      : {
+          gracefulRestart: { restartTimeSec: 120, restarting: peerGr === 'restarting', forwardingPreserved: true },
+        }),
+  });
+  conn.write(encodeMessage(open, DEFAULT_CONTEXT));
+  conn.write(encodeMessage(KEEPALIVE, DEFAULT_CONTEXT));
+  await settle(clock);
+  const ctx = makeContext();
+  const attrs = { origin: 'igp' as const, asPath: [{ type: 'sequence' as const, asns: [65002] }], nextHop: '10.0.0.2' };
+  const sendRoute = () => conn.write(encodeMessage(announceUpdate('ipv4-unicast', attrs, ['10.60.0.0/24']), ctx));
+  const sendEor = () => conn.write(encodeMessage({ type: 'update', withdrawn: [], attrs: {}, nlri: [] }, ctx));
+  const updates = () => got.filter((m): m is UpdateMessage => m.type === 'update');
+  return { s, conn, got, updates, sendRoute, sendEor };
+}
+
+test('restarting speaker: advertisement and route events wait for the peer End-of-RIB, then table + End-of-RIB', async () => {
+  const clock = new ManualClock();
+  const r = await restartingWithRawPeer(clock, 'helper');
+  assert.equal(state(r.s), 'Established');
+  const sentOpen = r.got.find((m) => m.type === 'open');
+  const grCap =
+    sentOpen?.type === 'open' ? sentOpen.capabilities.find((c) => c.type === 'graceful-restart') : undefined;
+  assert.equal(grCap?.type === 'graceful-restart' && grCap.restarting, true, 'our OPEN carries the R bit');
+  r.sendRoute();
+  await advance(clock, 10_000);
+  assert.equal(r.s.speaker.status().selectionDeferred, true);
+  assert.deepEqual(r.updates(), [], 'nothing advertised (not even End-of-RIB) before the peer End-of-RIB');
+  assert.equal(r.s.events.length, 0, 'no route events while deferring');
+  assert.equal(r.s.speaker.bestRoutes().length, 2, 'the Loc-RIB fills meanwhile');
+
+  r.sendEor();
+  await settle(clock);
+  assert.equal(r.s.speaker.status().selectionDeferred, undefined);
+  assert.deepEqual(
+    r.s.events.map((e) => [e.event, e.prefix, e.nextHops]),
+    [['add', '10.60.0.0/24', ['10.0.0.2']]],
+  );
+  const ups = r.updates();
+  assert.deepEqual(
+    ups.flatMap((u) => u.nlri.map((p) => `${p.prefix}/${p.len}`)),
+    ['10.244.1.0/26'],
+    'our table goes out once deferral ends (the peer never gets its own route back)',
+  );
+  assert.ok(ups.length >= 2 && isEndOfRib(ups.at(-1) as UpdateMessage), 'End-of-RIB follows the table');
+  assert.equal(ups.filter((u) => isEndOfRib(u)).length, 1);
+  await r.s.speaker.stop();
+});
+
+test('restarting speaker: the selection deferral timer ends deferral when End-of-RIB never comes', async () => {
+  const clock = new ManualClock();
+  const r = await restartingWithRawPeer(clock, 'helper');
+  r.sendRoute();
+  await advance(clock, 55_000);
+  assert.deepEqual(r.updates(), []);
+  assert.equal(r.s.events.length, 0);
+  await advance(clock, 6_000);
+  assert.equal(r.s.speaker.status().selectionDeferred, undefined);
+  assert.deepEqual(
+    r.s.events.map((e) => e.prefix),
+    ['10.60.0.0/24'],
+  );
+  const ups = r.updates();
+  assert.deepEqual(
+    ups.flatMap((u) => u.nlri.map((p) => `${p.prefix}/${p.len}`)),
+    ['10.244.1.0/26'],
+  );
+  assert.ok(isEndOfRib(ups.at(-1) as UpdateMessage));
+  await r.s.speaker.stop();
+});
+
+for (const peerGr of ['none', 'restarting'] as const) {
+  test(`restarting speaker: a peer ${peerGr === 'none' ? 'without GR' : 'that is restarting too'} does not hold deferral`, async () => {
+    const clock = new ManualClock();
+    const r = await restartingWithRawPeer(clock, peerGr);
+    assert.equal(state(r.s), 'Established');
+    assert.equal(r.s.speaker.status().selectionDeferred, undefined);
+    assert.deepEqual(
+      r.updates().flatMap((u) => u.nlri.map((p) => `${p.prefix}/${p.len}`)),
+      ['10.244.1.0/26'],
+    );
+    const eors = r.updates().filter((u) => isEndOfRib(u)).length;
+    assert.equal(eors, peerGr === 'none' ? 0 : 1, 'End-of-RIB only when GR was negotiated');
+    r.sendRoute();
+    await settle(clock);
+    assert.deepEqual(
+      r.s.events.map((e) => e.prefix),
+      ['10.60.0.0/24'],
+    );
+    await r.s.speaker.stop();
+  });
+}

@@ -9,8 +9,13 @@
  *   the peer's routes stay in the Loc-RIB marked stale until the restart time runs out; when it
  *   comes back, stale routes of a family go at its End-of-RIB (or after staleTimeSec), and at once
  *   for families the new OPEN no longer covers with the F bit.
- * - Restarting speaker: with `gracefulRestart.restarting` the first OPEN to each peer carries the
- *   R bit; we always send End-of-RIB after the initial table dump when GR was negotiated.
+ * - Restarting speaker (RFC 4724 §4.1): with `gracefulRestart.restarting` the first OPEN to each
+ *   peer carries the R bit, and best-path selection results are held back: the Loc-RIB fills, but
+ *   nothing is advertised and no route events are emitted until every configured peer is either
+ *   done (End-of-RIB for each negotiated family), or exempt (up without GR, or itself restarting,
+ *   or shut down), or the selection-deferral timer expires. Then the table goes to every
+ *   established peer, followed by End-of-RIB. Without deferral we send End-of-RIB after the
+ *   initial table dump whenever GR was negotiated.
  * - Collision handling and timers live in the FSM; a connection from an unknown address is closed.
  */
 import { EventEmitter } from 'node:events';
@@ -95,11 +100,16 @@ interface PeerEntry {
   /** GR restart timer (down) or stale timer (re-established, waiting for End-of-RIB). */
   staleTimer?: { cancel(): void };
   restartingBit: boolean;
+  /** Families whose End-of-RIB arrived on the current session. */
+  eorReceived: Set<FamilyName>;
   stats: PeerStats;
   lastError?: string;
   maxPrefixWarned: boolean;
   removed: boolean;
 }
+
+/** RFC 4724 §4.1 selection deferral default (FRR's `select-defer-time` default too). */
+const DEFAULT_SELECTION_DEFERRAL_SEC = 360;
 
 const FAMILY_OF: Record<'ipv4' | 'ipv6', FamilyName> = { ipv4: 'ipv4-unicast', ipv6: 'ipv6-unicast' };
 
@@ -119,6 +129,9 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   private listener?: ListenHandle;
   private flushTimer?: { cancel(): void } | undefined;
   private stopped = false;
+  /** RFC 4724 §4.1 selection deferral in progress (restarting speaker). */
+  private deferring: boolean;
+  private deferralTimer?: { cancel(): void } | undefined;
 
   constructor(
     readonly config: SpeakerConfig,
@@ -134,6 +147,12 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       routerId: config.routerId,
       clusterId: config.routeReflector?.clusterId ?? config.routerId,
     };
+    this.deferring = config.gracefulRestart?.restarting === true;
+  }
+
+  /** True while a restarting speaker holds back advertisements (RFC 4724 §4.1). */
+  get selectionDeferred(): boolean {
+    return this.deferring;
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -152,6 +171,15 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       this.log.info({ address: l.address, port: this.listener.port }, 'listening');
     }
     for (const p of this.peers.values()) if (!p.cfg.shutdown) p.session.start();
+    if (this.deferring) {
+      const sec = this.config.gracefulRestart?.selectionDeferralSec ?? DEFAULT_SELECTION_DEFERRAL_SEC;
+      this.log.info({ selectionDeferralSec: sec }, 'restarting: deferring advertisement until End-of-RIB');
+      this.deferralTimer = this.clock.setTimer(sec * 1000, () => {
+        this.deferralTimer = undefined;
+        this.endDeferral('selection deferral timer expired');
+      });
+      this.checkDeferral();
+    }
   }
 
   /** The port actually listened on (useful with port 0). */
@@ -163,6 +191,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   async stop(communication = 'speaker shutting down'): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.deferralTimer?.cancel();
     this.flushNow();
     for (const p of this.peers.values()) p.session.stop('shutdown', false, shutdownNotification(communication));
     await this.listener?.close();
@@ -207,6 +236,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       rin: new AdjRibIn(info, this.me, importFilter),
       rout: new AdjRibOut(),
       restartingBit: this.config.gracefulRestart?.restarting ?? false,
+      eorReceived: new Set(),
       stats: {
         messagesIn: 0,
         messagesOut: 0,
@@ -263,6 +293,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     this.dropRoutes(p, p.rin.clear());
     this.peers.delete(p.info.address);
     this.clock.setTimer(2500, () => p.session.destroy()).unref();
+    this.checkDeferral();
   }
 
   /** Administrative shutdown with an RFC 9003 communication; the peer stays configured. */
@@ -270,6 +301,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     const p = this.peer(address);
     p.cfg.shutdown = true;
     p.session.stop('administrative shutdown', false, shutdownNotification(communication));
+    this.checkDeferral();
   }
 
   /** Undoes shutdownPeer. */
@@ -438,13 +470,63 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       clusterId: this.me.clusterId,
       exportFilter: p.exportFilter,
     };
-    // Initial table dump, then End-of-RIB per family (RFC 4724 §4.1).
     p.rout.reset();
+    p.eorReceived = new Set();
+    if (this.deferring) this.checkDeferral();
+    else this.advertiseTable(p);
+  }
+
+  /** Initial table dump, then End-of-RIB per family when GR was negotiated (RFC 4724 §4.1). */
+  private advertiseTable(p: PeerEntry): void {
+    const n = p.session.negotiated;
+    if (!p.exportPeer || !n) return;
     for (const [prefix, e] of this.rib.selected())
       p.rout.stage(prefix, e.family, exportRoute(e.selection.best, p.exportPeer));
     this.flushPeer(p);
     if (n.peerGracefulRestart)
       for (const f of n.families) p.session.send(endOfRib(FAMILY_AFI_SAFI[f].afi, FAMILY_AFI_SAFI[f].safi));
+  }
+
+  /**
+   * RFC 4724 §4.1: has `p` stopped holding back our selection? Peers that are shut down, or up
+   * without GR, or restarting themselves (R bit) do not count; others must be up and have sent
+   * End-of-RIB for every negotiated family.
+   */
+  private peerSettled(p: PeerEntry): boolean {
+    if (p.cfg.shutdown || p.removed) return true;
+    const n = p.session.negotiated;
+    if (!n) return false;
+    const gr = n.peerGracefulRestart;
+    if (!gr || gr.restarting) return true;
+    return n.families.every((f) => p.eorReceived.has(f));
+  }
+
+  private checkDeferral(): void {
+    if (!this.deferring || this.stopped || !this.started()) return;
+    for (const p of this.peers.values()) if (!this.peerSettled(p)) return;
+    this.endDeferral('End-of-RIB from every peer');
+  }
+
+  /** Ends selection deferral: route events for the Loc-RIB, the table and End-of-RIB to every peer. */
+  private endDeferral(reason: string): void {
+    if (!this.deferring) return;
+    this.deferring = false;
+    this.deferralTimer?.cancel();
+    this.deferralTimer = undefined;
+    this.log.info({ reason, prefixes: this.rib.size }, 'selection deferral over: advertising');
+    for (const [prefix, e] of this.rib.selected()) {
+      const s = visible(e.selection);
+      if (s)
+        this.emit('route', {
+          event: 'add',
+          prefix,
+          family: e.family,
+          nextHops: nextHopsOf(s),
+          ...(s.best.peer ? { peer: s.best.peer.address } : {}),
+          asPath: s.best.attrs.asPath.flatMap((x) => x.asns),
+        });
+    }
+    for (const p of this.peers.values()) if (p.exportPeer) this.advertiseTable(p);
   }
 
   private selfNextHop(p: PeerEntry, localAddress: string | undefined): Partial<Record<FamilyName, string>> {
@@ -507,11 +589,13 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     const ops = ribOpsFromUpdate(msg, n.ctx.as4, n.families);
     if (ops.endOfRib) {
       p.log.debug({ family: ops.endOfRib }, 'End-of-RIB received');
+      p.eorReceived.add(ops.endOfRib);
       this.sweepStale(p, ops.endOfRib);
       if (![...p.rin.routes()].some((r) => r.stale)) {
         p.staleTimer?.cancel();
         delete p.staleTimer;
       }
+      this.checkDeferral();
       return;
     }
     for (const w of ops.withdraw) {
@@ -588,7 +672,8 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
 
   /** Applies one Loc-RIB change: event stream + staging into every established peer. */
   private apply(ch: BestChange | undefined): void {
-    if (!ch) return;
+    // While deferring (RFC 4724 §4.1) the Loc-RIB changes but nothing is advertised or emitted.
+    if (!ch || this.deferring) return;
     for (const p of this.peers.values()) {
       if (p.exportPeer)
         p.rout.stage(ch.prefix, ch.family, ch.selection ? exportRoute(ch.selection.best, p.exportPeer) : undefined);
@@ -677,6 +762,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       routeReflector: this.config.routeReflector !== undefined,
       locRibPrefixes: this.rib.size,
       announced: [...this.local.keys()],
+      ...(this.deferring ? { selectionDeferred: true } : {}),
       peers: this.peerStatus(),
     };
     if (this.config.listen)

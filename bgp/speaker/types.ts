@@ -52,8 +52,17 @@ export interface SpeakerConfig {
   listen?: { address: string; port: number };
   /** Be a route reflector (RFC 4456); clusterId defaults to routerId. */
   routeReflector?: { clusterId?: string };
-  /** RFC 4724: advertise graceful restart. `restarting` sets the R bit in our first OPEN to each peer. */
-  gracefulRestart?: { restartTimeSec: number; restarting?: boolean; staleTimeSec?: number };
+  /**
+   * RFC 4724: advertise graceful restart. `restarting` sets the R bit in our first OPEN to each
+   * peer and defers best-path advertisement (and the route event stream) until End-of-RIB has
+   * come from every peer that negotiated GR, or `selectionDeferralSec` (default 360) runs out.
+   */
+  gracefulRestart?: {
+    restartTimeSec: number;
+    restarting?: boolean;
+    staleTimeSec?: number;
+    selectionDeferralSec?: number;
+  };
   /** Next hop for our routes and next-hop-self, per family (default: the session's local address). */
   nextHop?: { ipv4?: string; ipv6?: string };
   /** Keep ECMP groups (default true). */
@@ -133,6 +142,8 @@ export interface SpeakerStatus {
   clusterId?: string;
   locRibPrefixes: number;
   announced: string[];
+  /** RFC 4724 §4.1: restarting, waiting for End-of-RIB before advertising. */
+  selectionDeferred?: boolean;
   peers: PeerStatus[];
 }
 

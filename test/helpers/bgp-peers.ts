@@ -52,11 +52,22 @@ export interface BirdNeighbor {
   /** Extra statements for the export filter, e.g. `bgp_med = 50;`. */
   exportStatements?: string;
   holdTimeSec?: number;
+  /** Only accept connections (`passive on`). */
+  passive?: boolean;
+  /** Import policy of each channel (`all`). `none` keeps nothing from this peer. */
+  import?: 'all' | 'none';
+  /** `none` exports nothing to this peer (default: the export filter accepting everything). */
+  export?: 'filter' | 'none';
+  /** Extra statements inside `protocol bgp` (e.g. `rr client;`) and inside each channel (e.g. `gateway direct;`). */
+  extra?: string;
+  channelExtra?: string;
 }
 
 export interface BirdConfigOptions {
   routerId: string;
   neighbors: BirdNeighbor[];
+  /** Add `protocol direct { ipv4; ipv6; }` (next-hop resolution for iBGP). No kernel protocol either way. */
+  direct?: boolean;
   /** Static routes exported to BGP (blackhole routes; nothing reaches the kernel). */
   static4?: string[];
   static6?: string[];
@@ -65,13 +76,15 @@ export interface BirdConfigOptions {
 /** A BIRD 2 config: device protocol, static routes, one `protocol bgp` per neighbor; no kernel protocol. */
 export function birdConfig(o: BirdConfigOptions): string {
   const lines = [`router id ${o.routerId};`, 'protocol device {}'];
+  if (o.direct) lines.push('protocol direct { ipv4; ipv6; }');
   if (o.static4?.length)
     lines.push(`protocol static s4 { ipv4; ${o.static4.map((r) => `route ${r} blackhole;`).join(' ')} }`);
   if (o.static6?.length)
     lines.push(`protocol static s6 { ipv6; ${o.static6.map((r) => `route ${r} blackhole;`).join(' ')} }`);
   for (const n of o.neighbors) {
-    const filter = `export filter { ${n.exportStatements ?? ''} accept; };`;
-    const channel = (af: string) => `  ${af} { import all; ${filter} ${n.addPaths ? 'add paths on;' : ''} };`;
+    const filter = n.export === 'none' ? 'export none;' : `export filter { ${n.exportStatements ?? ''} accept; };`;
+    const channel = (af: string) =>
+      `  ${af} { import ${n.import ?? 'all'}; ${filter} ${n.addPaths ? 'add paths on;' : ''} ${n.channelExtra ?? ''} };`;
     lines.push(
       `protocol bgp ${n.name} {`,
       `  local ${n.localAddress} as ${n.localAs};`,
@@ -80,6 +93,8 @@ export function birdConfig(o: BirdConfigOptions): string {
       '  connect retry time 1;',
       '  error wait time 1, 5;',
       n.extendedMessages ? '  enable extended messages on;' : '',
+      n.passive ? '  passive on;' : '',
+      n.extra ? `  ${n.extra}` : '',
       n.ipv4 !== false ? channel('ipv4') : '',
       n.ipv6 ? channel('ipv6') : '',
       '}',
@@ -128,6 +143,10 @@ export interface GobgpNeighbor {
   /** ADD-PATH receive + send-max for each family. */
   addPaths?: boolean;
   localAddress?: string;
+  /** Only accept connections (`passive-mode`). */
+  passive?: boolean;
+  /** RFC 4456: the neighbor is our route-reflector client, with this cluster ID. */
+  routeReflectorClusterId?: string;
 }
 
 export interface GobgpConfigOptions {
@@ -154,7 +173,17 @@ export function gobgpConfig(o: GobgpConfigOptions): string {
       '  [neighbors.timers.config]',
       '    connect-retry = 1',
     );
-    if (n.localAddress) out.push('  [neighbors.transport.config]', `    local-address = "${n.localAddress}"`);
+    if (n.localAddress || n.passive) {
+      out.push('  [neighbors.transport.config]');
+      if (n.localAddress) out.push(`    local-address = "${n.localAddress}"`);
+      if (n.passive) out.push('    passive-mode = true');
+    }
+    if (n.routeReflectorClusterId)
+      out.push(
+        '  [neighbors.route-reflector.config]',
+        '    route-reflector-client = true',
+        `    route-reflector-cluster-id = "${n.routeReflectorClusterId}"`,
+      );
     for (const f of n.families) {
       out.push('  [[neighbors.afi-safis]]', '    [neighbors.afi-safis.config]', `      afi-safi-name = "${f}"`);
       if (n.addPaths)

@@ -74,9 +74,10 @@ export interface Netns {
 let counter = 0;
 const created = new Set<string>();
 
-export function uniqueName(tag = ''): string {
+/** `<prefix>-<pid>-<n>[-tag]`: `petrel-t` for tests, `petrel-b` for benchmarks. */
+export function uniqueName(tag = '', prefix = 'petrel-t'): string {
   counter++;
-  return `petrel-t-${process.pid}-${counter}${tag ? `-${tag}` : ''}`.slice(0, 40);
+  return `${prefix}-${process.pid}-${counter}${tag ? `-${tag}` : ''}`.slice(0, 40);
 }
 
 function handle(name: string): Netns {
@@ -97,9 +98,9 @@ function handle(name: string): Netns {
   return ns;
 }
 
-/** Creates a namespace with a unique name and loopback up. */
-export async function createNetns(tag = ''): Promise<Netns> {
-  const name = uniqueName(tag);
+/** Creates a namespace with a unique name (see uniqueName) and loopback up. */
+export async function createNetns(tag = '', prefix = 'petrel-t'): Promise<Netns> {
+  const name = uniqueName(tag, prefix);
   await runOk('ip', ['netns', 'add', name]);
   created.add(name);
   await runOk('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
