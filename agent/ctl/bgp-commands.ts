@@ -52,16 +52,10 @@ export function registerBgp(program: Command, ctx: CtlContext): void {
       speaker.on('route', (e) => {
         if (batch.length === 0) queueMicrotask(flushBatch);
         // stdout contract: {"event":"add"|"withdraw","prefix","nextHops"} (+ detail fields).
+        // Built by hand (same text as JSON.stringify of the object in this key order): one line
+        // per route, so no intermediate objects.
         batch.push(
-          JSON.stringify({
-            event: e.event === 'withdraw' ? 'withdraw' : 'add',
-            prefix: e.prefix,
-            nextHops: e.nextHops,
-            ...(e.event === 'replace' ? { replace: true } : {}),
-            family: e.family,
-            ...(e.peer ? { peer: e.peer } : {}),
-            ...(e.asPath ? { asPath: e.asPath } : {}),
-          }),
+          `{"event":${e.event === 'withdraw' ? '"withdraw"' : '"add"'},"prefix":${JSON.stringify(e.prefix)},"nextHops":${JSON.stringify(e.nextHops)}${e.event === 'replace' ? ',"replace":true' : ''},"family":${JSON.stringify(e.family)}${e.peer ? `,"peer":${JSON.stringify(e.peer)}` : ''}${e.asPath ? `,"asPath":[${e.asPath.join(',')}]` : ''}}`,
         );
       });
       for (const p of cfg.peers) speaker.addPeer(p);

@@ -47,6 +47,9 @@ export class AdjRibIn {
    * object, so the check (and any copy it makes) runs once per UPDATE, not once per prefix.
    */
   private readonly checked = new WeakMap<RouteAttrs, RouteAttrs | RejectReason>();
+  /** The last importCheck lookup (consecutive prefixes usually share the attribute object). */
+  private lastAttrs: RouteAttrs | undefined;
+  private lastChecked: RouteAttrs | RejectReason | undefined;
   /** Per-family counts of received and accepted prefixes. */
   readonly byFamily = new Map<FamilyName, { received: number; accepted: number }>();
 
@@ -89,11 +92,13 @@ export class AdjRibIn {
   ): { route?: Route; reject?: RejectReason; replaced: boolean } {
     const prev = this.rib.get(prefix);
     const wasAccepted = prev !== undefined && prev !== null;
-    let checked = this.checked.get(attrs);
+    let checked = attrs === this.lastAttrs ? this.lastChecked : this.checked.get(attrs);
     if (checked === undefined) {
       checked = importCheck(attrs, this.peer, this.me);
       this.checked.set(attrs, checked);
     }
+    this.lastAttrs = attrs;
+    this.lastChecked = checked;
     let reject: RejectReason | undefined;
     if (typeof checked === 'string') reject = checked;
     else {

@@ -136,6 +136,11 @@ export interface OutWithdraw {
 
 export { attrsKey };
 
+/**
+ * The per-peer, map-based form of the sent/pending bookkeeping. The speaker no longer uses it
+ * (with many peers a map entry per peer and prefix dominated time and memory): it keeps what each
+ * peer was sent in the Loc-RIB entry (`LocRibEntry.out`, by peer slot) with the same semantics.
+ */
 export class AdjRibOut {
   /** prefix -> `family|attribute key` last sent. */
   private readonly sent = new Map<string, string>();

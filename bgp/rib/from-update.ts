@@ -80,7 +80,8 @@ export function ribOpsFromUpdate(msg: UpdateMessage, as4: boolean, families: rea
   return ops;
 }
 
-function toPrefix(text: string): Prefix {
+/** Codec form of a canonical prefix text. */
+export function toPrefix(text: string): Prefix {
   const i = text.indexOf('/');
   return { prefix: text.slice(0, i), len: Number(text.slice(i + 1)) };
 }
@@ -101,8 +102,12 @@ function toPathAttributes(a: RouteAttrs): PathAttributes {
 
 /** One UPDATE announcing `prefixes` of `family` with `attrs` (IPv4 in the classic fields, RFC 4760 otherwise). */
 export function announceUpdate(family: FamilyName, attrs: RouteAttrs, prefixes: readonly string[]): UpdateMessage {
+  return announceNlri(family, attrs, prefixes.map(toPrefix));
+}
+
+/** announceUpdate with the prefixes already in codec form (see toPrefix). */
+export function announceNlri(family: FamilyName, attrs: RouteAttrs, nlri: Prefix[]): UpdateMessage {
   const pa = toPathAttributes(attrs);
-  const nlri = prefixes.map(toPrefix);
   if (family === 'ipv4-unicast')
     return { type: 'update', withdrawn: [], attrs: { ...pa, nextHop: attrs.nextHop }, nlri };
   const afi = family.startsWith('ipv6') ? AFI.Ipv6 : AFI.Ipv4;
@@ -114,7 +119,11 @@ export function announceUpdate(family: FamilyName, attrs: RouteAttrs, prefixes: 
 
 /** One UPDATE withdrawing `prefixes` of `family`. */
 export function withdrawUpdate(family: FamilyName, prefixes: readonly string[]): UpdateMessage {
-  const list = prefixes.map(toPrefix);
+  return withdrawNlri(family, prefixes.map(toPrefix));
+}
+
+/** withdrawUpdate with the prefixes already in codec form. */
+export function withdrawNlri(family: FamilyName, list: Prefix[]): UpdateMessage {
   if (family === 'ipv4-unicast') return { type: 'update', withdrawn: list, attrs: {}, nlri: [] };
   const afi = family.startsWith('ipv6') ? AFI.Ipv6 : AFI.Ipv4;
   const safi = family.endsWith('multicast') ? SAFI.Multicast : SAFI.Unicast;

@@ -20,7 +20,15 @@ export {
   type PrefixMatch,
   type RouteFilter,
 } from './filter.js';
-export { announceUpdate, type RibOps, ribOpsFromUpdate, withdrawUpdate } from './from-update.js';
+export {
+  announceNlri,
+  announceUpdate,
+  type RibOps,
+  ribOpsFromUpdate,
+  toPrefix,
+  withdrawNlri,
+  withdrawUpdate,
+} from './from-update.js';
 export { type BestChange, LocRib, type LocRibEntry, nextHopsOf } from './loc-rib.js';
 export {
   canonicalPrefix,

@@ -2,9 +2,11 @@
  * The BGP speaker: peers (one Session each), the listener, the RIBs and the public API.
  *
  * Complicating factors:
- * - Route changes are applied to the Loc-RIB at once, staged into every established peer's
- *   Adj-RIB-Out, and sent after `advertisementIntervalMs` (default: the next timer tick), so a
- *   burst of received UPDATEs goes out as few, well-packed UPDATEs.
+ * - Route changes are applied to the Loc-RIB at once; the changed entries are queued once (not
+ *   per peer) and, after `advertisementIntervalMs` (default: the next timer tick), exported to
+ *   every established peer and compared with what it was sent (kept per Loc-RIB entry as one
+ *   array indexed by peer slot, instead of a map per peer), so a burst of received UPDATEs goes
+ *   out as few, well-packed UPDATEs.
  * - Graceful restart helper (RFC 4724 §4.2): when a session with GR drops without NOTIFICATION
  *   the peer's routes stay in the Loc-RIB marked stale until the restart time runs out; when it
  *   comes back, stale routes of a family go at its End-of-RIB (or after staleTimeSec), and at once
@@ -29,6 +31,7 @@ import {
   type FamilyName,
   familyName,
   notifications,
+  type Prefix,
   packUpdates,
   type RouteRefreshMessage,
   shutdownNotification,
@@ -37,8 +40,8 @@ import {
 import { buildOpen, type DownReason, FAMILY_AFI_SAFI, type FsmConfig, type Negotiated, State } from '../fsm/index.js';
 import {
   AdjRibIn,
-  AdjRibOut,
-  announceUpdate,
+  announceNlri,
+  attrsKey,
   type BestChange,
   type CompiledFilter,
   canonicalPrefix,
@@ -48,13 +51,15 @@ import {
   familyOfPrefix,
   type LocalIdentity,
   LocRib,
+  type LocRibEntry,
   nextHopsOf,
   type PeerInfo,
   type Route,
   type RouteAttrs,
   ribOpsFromUpdate,
   type Selection,
-  withdrawUpdate,
+  toPrefix,
+  withdrawNlri,
 } from '../rib/index.js';
 import { Session } from './session.js';
 import { type Conn, type ListenHandle, type Network, tcpNetwork, unmapAddress } from './transport.js';
@@ -93,7 +98,11 @@ interface PeerEntry {
   importFilter: CompiledFilter;
   exportFilter: CompiledFilter;
   rin: AdjRibIn;
-  rout: AdjRibOut;
+  /** Index of this peer's Adj-RIB-Out state in every Loc-RIB entry's `out` array. */
+  slot: number;
+  /** Prefixes the peer has from us, in total and per family. */
+  advertised: number;
+  advertisedByFamily: Map<FamilyName, number>;
   exportPeer?: ExportPeer;
   establishedAt?: { mono: number; wall: number };
   negotiated?: Negotiated;
@@ -125,6 +134,10 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   private readonly peers = new Map<string, PeerEntry>();
   private readonly rib: LocRib;
   private readonly local = new Map<string, Route>();
+  /** Peer per Adj-RIB-Out slot (see LocRibEntry.out). */
+  private readonly slots: (PeerEntry | undefined)[] = [];
+  /** Loc-RIB entries changed since the last flush (each once: LocRibEntry.dirty). */
+  private dirty: LocRibEntry[] = [];
   private readonly me: LocalIdentity;
   private listener?: ListenHandle;
   private flushTimer?: { cancel(): void } | undefined;
@@ -234,7 +247,9 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       importFilter,
       exportFilter,
       rin: new AdjRibIn(info, this.me, importFilter),
-      rout: new AdjRibOut(),
+      slot: this.allocSlot(),
+      advertised: 0,
+      advertisedByFamily: new Map(),
       restartingBit: this.config.gracefulRestart?.restarting ?? false,
       eorReceived: new Set(),
       stats: {
@@ -274,10 +289,17 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       },
     });
     this.peers.set(address, entry);
+    this.slots[entry.slot] = entry;
     log.info({ passive: cfg.passive ?? false, families }, 'peer added');
     if (this.listener !== undefined || !this.config.listen) {
       if (!cfg.shutdown && this.started()) entry.session.start();
     }
+  }
+
+  private allocSlot(): number {
+    let i = 0;
+    while (this.slots[i] !== undefined) i++;
+    return i;
   }
 
   private started(): boolean {
@@ -292,6 +314,8 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     p.staleTimer?.cancel();
     this.dropRoutes(p, p.rin.clear());
     this.peers.delete(p.info.address);
+    this.resetOut(p);
+    this.slots[p.slot] = undefined;
     this.clock.setTimer(2500, () => p.session.destroy()).unref();
     this.checkDeferral();
   }
@@ -470,21 +494,53 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       clusterId: this.me.clusterId,
       exportFilter: p.exportFilter,
     };
-    p.rout.reset();
+    this.resetOut(p);
     p.eorReceived = new Set();
     if (this.deferring) this.checkDeferral();
     else this.advertiseTable(p);
   }
 
-  /** Initial table dump, then End-of-RIB per family when GR was negotiated (RFC 4724 §4.1). */
+  /**
+   * Initial table dump (every selected prefix queued; the peers that have it already find nothing
+   * to send), then End-of-RIB per family when GR was negotiated (RFC 4724 §4.1).
+   */
   private advertiseTable(p: PeerEntry): void {
     const n = p.session.negotiated;
     if (!p.exportPeer || !n) return;
-    for (const [prefix, e] of this.rib.selected())
-      p.rout.stage(prefix, e.family, exportRoute(e.selection.best, p.exportPeer));
-    this.flushPeer(p);
+    for (const [, e] of this.rib.selected()) this.markDirty(e);
+    this.flushNow();
     if (n.peerGracefulRestart)
       for (const f of n.families) p.session.send(endOfRib(FAMILY_AFI_SAFI[f].afi, FAMILY_AFI_SAFI[f].safi));
+  }
+
+  private markDirty(e: LocRibEntry): void {
+    if (e.dirty) return;
+    e.dirty = true;
+    this.dirty.push(e);
+  }
+
+  /** Forgets what `p` was sent (session down or new session), for all families or one. */
+  private resetOut(p: PeerEntry, family?: FamilyName): void {
+    if (this.slots[p.slot] !== p) return;
+    const s = p.slot;
+    const had = family === undefined ? p.advertised : (p.advertisedByFamily.get(family) ?? 0);
+    if (family === undefined) {
+      p.advertised = 0;
+      p.advertisedByFamily.clear();
+    } else {
+      p.advertised -= had;
+      p.advertisedByFamily.delete(family);
+    }
+    if (had === 0) return;
+    for (const e of this.rib.all()) {
+      const out = e.out;
+      if (out === undefined || out[s] === undefined || (family !== undefined && e.family !== family)) continue;
+      out[s] = undefined;
+      if (e.paths.length === 0 && !out.some((x) => x !== undefined)) {
+        e.out = undefined;
+        this.rib.prune(e);
+      }
+    }
   }
 
   /**
@@ -526,7 +582,13 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
           asPath: s.best.attrs.asPath.flatMap((x) => x.asns),
         });
     }
-    for (const p of this.peers.values()) if (p.exportPeer) this.advertiseTable(p);
+    for (const [, e] of this.rib.selected()) this.markDirty(e);
+    this.flushNow();
+    for (const p of this.peers.values()) {
+      const n = p.session.negotiated;
+      if (p.exportPeer && n?.peerGracefulRestart)
+        for (const f of n.families) p.session.send(endOfRib(FAMILY_AFI_SAFI[f].afi, FAMILY_AFI_SAFI[f].safi));
+    }
   }
 
   private selfNextHop(p: PeerEntry, localAddress: string | undefined): Partial<Record<FamilyName, string>> {
@@ -546,7 +608,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     p.lastError = reason.reason;
     delete p.exportPeer;
     delete p.establishedAt;
-    p.rout.reset();
+    this.resetOut(p);
     const gr = p.negotiated?.peerGracefulRestart;
     if (reason.graceful && gr && !p.removed) {
       const families = gr.families.map((f) => f.family);
@@ -643,10 +705,8 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
 
   private resend(p: PeerEntry, family: FamilyName): void {
     if (!p.exportPeer) return;
-    p.rout.reset(family);
-    for (const [prefix, e] of this.rib.selected()) {
-      if (e.family === family) p.rout.stage(prefix, family, exportRoute(e.selection.best, p.exportPeer));
-    }
+    this.resetOut(p, family);
+    for (const [, e] of this.rib.selected()) if (e.family === family) this.markDirty(e);
   }
 
   private count(p: PeerEntry, dir: 'in' | 'out', m: BgpMessage): void {
@@ -674,10 +734,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   private apply(ch: BestChange | undefined): void {
     // While deferring (RFC 4724 §4.1) the Loc-RIB changes but nothing is advertised or emitted.
     if (!ch || this.deferring) return;
-    for (const p of this.peers.values()) {
-      if (p.exportPeer)
-        p.rout.stage(ch.prefix, ch.family, ch.selection ? exportRoute(ch.selection.best, p.exportPeer) : undefined);
-    }
+    this.markDirty(ch.entry);
     const before = visible(ch.previous);
     const after = visible(ch.selection);
     if (!before && !after) return;
@@ -686,9 +743,20 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     else {
       ev = { event: before ? 'replace' : 'add', prefix: ch.prefix, family: ch.family, nextHops: nextHopsOf(after) };
       if (after.best.peer) ev.peer = after.best.peer.address;
-      ev.asPath = after.best.attrs.asPath.flatMap((s) => s.asns);
+      ev.asPath = this.flatAsPath(after.best.attrs);
     }
     this.emit('route', ev);
+  }
+
+  /** The AS numbers of a path, flattened; the last result is kept (the prefixes of one UPDATE share it). */
+  private lastPathAttrs?: RouteAttrs;
+  private lastPath: number[] = [];
+  private flatAsPath(a: RouteAttrs): number[] {
+    if (a !== this.lastPathAttrs) {
+      this.lastPathAttrs = a;
+      this.lastPath = a.asPath.flatMap((s) => s.asns);
+    }
+    return this.lastPath.slice();
   }
 
   private scheduleFlush(): void {
@@ -699,21 +767,132 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     });
   }
 
+  /**
+   * Brings every established peer's Adj-RIB-Out up to date with the changed Loc-RIB entries: the
+   * export decision per peer, compared with what the peer was last sent (LocRibEntry.out), and
+   * the differences sent as UPDATEs packed per attribute set (withdrawals first).
+   */
   private flushNow(): void {
-    for (const p of this.peers.values()) if (p.exportPeer) this.flushPeer(p);
-  }
-
-  private flushPeer(p: PeerEntry): void {
-    if (p.rout.pendingCount === 0) return;
-    const { announce, withdraw } = p.rout.flush();
-    const ctx = p.session.ctx;
-    for (const w of withdraw) {
-      const frames = packUpdates(withdrawUpdate(w.family, w.prefixes), ctx);
-      p.session.sendEncoded(frames, frames.length);
+    const list = this.dirty;
+    if (list.length === 0) return;
+    this.dirty = [];
+    const peers: PeerEntry[] = [];
+    for (const p of this.peers.values()) if (p.exportPeer) peers.push(p);
+    const n = peers.length;
+    const groups: Map<RouteAttrs, { family: FamilyName; prefixes: Prefix[] }>[] = [];
+    const withdraws: Map<FamilyName, Prefix[]>[] = [];
+    // Per peer: the export result for the last (attribute object, source, family) seen; the
+    // prefixes of one received UPDATE share these, so most lookups end here (when the peer's
+    // export filter does not depend on the prefix).
+    const lastAttrs: (RouteAttrs | undefined)[] = [];
+    const lastSrc: (PeerInfo | undefined)[] = [];
+    const lastFamily: (FamilyName | undefined)[] = [];
+    const lastOut: (RouteAttrs | undefined)[] = [];
+    const lastGroupAttrs: (RouteAttrs | undefined)[] = [];
+    const lastGroup: ({ family: FamilyName; prefixes: Prefix[] } | undefined)[] = [];
+    for (let i = 0; i < n; i++) {
+      groups.push(new Map());
+      withdraws.push(new Map());
+      lastAttrs.push(undefined);
+      lastSrc.push(undefined);
+      lastFamily.push(undefined);
+      lastOut.push(undefined);
+      lastGroupAttrs.push(undefined);
+      lastGroup.push(undefined);
     }
-    for (const g of announce) {
-      const frames = packUpdates(announceUpdate(g.family, g.attrs, g.prefixes), ctx);
-      p.session.sendEncoded(frames, frames.length);
+    const width = this.slots.length;
+    for (const e of list) {
+      e.dirty = false;
+      const best = e.selection?.best;
+      let out = e.out;
+      // Codec form of the prefix, made once for all peers.
+      let nlri: Prefix | undefined;
+      for (let i = 0; i < n; i++) {
+        const p = peers[i] as PeerEntry;
+        const s = p.slot;
+        let next: RouteAttrs | undefined;
+        if (best !== undefined) {
+          const ep = p.exportPeer as ExportPeer;
+          if (
+            best.attrs === lastAttrs[i] &&
+            best.peer === lastSrc[i] &&
+            e.family === lastFamily[i] &&
+            ep.exportFilter.always !== undefined
+          )
+            next = lastOut[i];
+          else {
+            next = exportRoute(best, ep);
+            lastAttrs[i] = best.attrs;
+            lastSrc[i] = best.peer;
+            lastFamily[i] = e.family;
+            lastOut[i] = next;
+          }
+        }
+        const prev = out === undefined ? undefined : out[s];
+        if (next === prev) continue;
+        if (next === undefined) {
+          (out as (RouteAttrs | undefined)[])[s] = undefined;
+          p.advertised--;
+          p.advertisedByFamily.set(e.family, (p.advertisedByFamily.get(e.family) ?? 1) - 1);
+          const w = withdraws[i] as Map<FamilyName, Prefix[]>;
+          let l = w.get(e.family);
+          if (l === undefined) {
+            l = [];
+            w.set(e.family, l);
+          }
+          nlri ??= toPrefix(e.prefix);
+          l.push(nlri);
+          continue;
+        }
+        if (out === undefined) {
+          out = new Array<RouteAttrs | undefined>(width);
+          e.out = out;
+        }
+        out[s] = next;
+        if (prev !== undefined) {
+          if (attrsKey(prev) === attrsKey(next)) continue;
+        } else {
+          p.advertised++;
+          p.advertisedByFamily.set(e.family, (p.advertisedByFamily.get(e.family) ?? 0) + 1);
+        }
+        let l = next === lastGroupAttrs[i] ? lastGroup[i] : undefined;
+        if (l === undefined) {
+          const g = groups[i] as Map<RouteAttrs, { family: FamilyName; prefixes: Prefix[] }>;
+          l = g.get(next);
+          if (l === undefined) {
+            l = { family: e.family, prefixes: [] };
+            g.set(next, l);
+          }
+          lastGroupAttrs[i] = next;
+          lastGroup[i] = l;
+        }
+        nlri ??= toPrefix(e.prefix);
+        l.prefixes.push(nlri);
+      }
+      if (best === undefined && out !== undefined && !out.some((x) => x !== undefined)) {
+        e.out = undefined;
+        this.rib.prune(e);
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      const p = peers[i] as PeerEntry;
+      const ctx = p.session.ctx;
+      for (const [family, prefixes] of withdraws[i] as Map<FamilyName, Prefix[]>) {
+        const frames = packUpdates(withdrawNlri(family, prefixes), ctx);
+        p.session.sendEncoded(frames, frames.length);
+      }
+      // Distinct attribute objects with equal contents go out together.
+      const byKey = new Map<string, { family: FamilyName; attrs: RouteAttrs; prefixes: Prefix[] }>();
+      for (const [attrs, g] of groups[i] as Map<RouteAttrs, { family: FamilyName; prefixes: Prefix[] }>) {
+        const k = `${g.family}|${attrsKey(attrs)}`;
+        const have = byKey.get(k);
+        if (have === undefined) byKey.set(k, { family: g.family, attrs, prefixes: g.prefixes });
+        else for (const x of g.prefixes) have.prefixes.push(x);
+      }
+      for (const g of byKey.values()) {
+        const frames = packUpdates(announceNlri(g.family, g.attrs, g.prefixes), ctx);
+        p.session.sendEncoded(frames, frames.length);
+      }
     }
   }
 
@@ -788,11 +967,11 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
         family,
         received: p.rin.byFamily.get(family)?.received ?? 0,
         accepted: p.rin.byFamily.get(family)?.accepted ?? 0,
-        advertised: p.rout.byFamily.get(family) ?? 0,
+        advertised: p.advertisedByFamily.get(family) ?? 0,
       })),
       prefixesReceived: p.rin.received,
       prefixesAccepted: p.rin.accepted,
-      prefixesAdvertised: p.rout.advertised,
+      prefixesAdvertised: p.advertised,
       flaps: p.stats.flaps,
       messagesIn: p.stats.messagesIn,
       messagesOut: p.stats.messagesOut,
