@@ -109,16 +109,25 @@ export interface BirdPeer extends Peer {
   birdc(...args: string[]): Promise<string>;
 }
 
-export async function startBird(ns: Netns, config: string): Promise<BirdPeer> {
+/**
+ * BIRD in a namespace. `args` are extra daemon arguments (e.g. -R for graceful-restart recovery);
+ * `bin` chooses the binaries (BIRD 2 from PATH by default; BIRD 1.6 from its cache dir).
+ */
+export async function startBird(
+  ns: Netns,
+  config: string,
+  args: string[] = [],
+  bin: { bird: string; birdc: string } = { bird: 'bird', birdc: 'birdc' },
+): Promise<BirdPeer> {
   const dir = tempDir('bird');
   const conf = join(dir, 'bird.conf');
   const socket = join(dir, 'bird.ctl');
   writeFileSync(conf, config);
-  const daemon = ns.spawn('bird', ['-f', '-c', conf, '-s', socket, '-P', join(dir, 'bird.pid')]);
+  const daemon = ns.spawn(bin.bird, ['-f', '-c', conf, '-s', socket, '-P', join(dir, 'bird.pid'), ...args]);
   const stop = makeStop(daemon, dir);
-  const birdc = async (...args: string[]) => {
-    const r: ExecResult = await ns.exec('birdc', ['-s', socket, ...args], { timeoutMs: 5000 });
-    if (r.code !== 0) throw new Error(`birdc ${args.join(' ')}: ${r.stderr || r.stdout}`);
+  const birdc = async (...a: string[]) => {
+    const r: ExecResult = await ns.exec(bin.birdc, ['-s', socket, ...a], { timeoutMs: 5000 });
+    if (r.code !== 0) throw new Error(`birdc ${a.join(' ')}: ${r.stderr || r.stdout}`);
     return r.stdout;
   };
   try {

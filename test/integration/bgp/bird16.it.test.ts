@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { BirdPeer } from '../../helpers/bgp-peers.js';
+import { type BirdPeer, startBird } from '../../helpers/bgp-peers.js';
 import { needs } from '../../helpers/needs.js';
 import { waitFor } from '../../helpers/process.js';
-import { BIRD16, type Petrel, type PetrelConfig, startBirdArgs, startPetrel, type Topo, twoNodes } from './lib.js';
+import { BIRD16, type Petrel, type PetrelConfig, startPetrel, type Topo, twoNodes } from './lib.js';
 
 const skip = needs('root', 'netns', 'bird');
 const OUR4 = '10.244.1.0/26';
@@ -91,11 +91,11 @@ for (const mode of ['iBGP (Calico mesh)', 'eBGP (4-octet AS)'] as const) {
     let us: Petrel;
     before(async () => {
       topo = await twoNodes();
-      bird4 = await startBirdArgs(topo.theirs, bird16Config({ v6: false, localAs: theirAs, neighborAs: ourAs }), [], {
+      bird4 = await startBird(topo.theirs, bird16Config({ v6: false, localAs: theirAs, neighborAs: ourAs }), [], {
         bird: `${BIRD16}/bird`,
         birdc: `${BIRD16}/birdc`,
       });
-      bird6 = await startBirdArgs(topo.theirs, bird16Config({ v6: true, localAs: theirAs, neighborAs: ourAs }), [], {
+      bird6 = await startBird(topo.theirs, bird16Config({ v6: true, localAs: theirAs, neighborAs: ourAs }), [], {
         bird: `${BIRD16}/bird6`,
         birdc: `${BIRD16}/birdc6`,
       });

@@ -10,16 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { type BirdPeer, startBird } from '../../helpers/bgp-peers.js';
 import { needs } from '../../helpers/needs.js';
 import { waitFor } from '../../helpers/process.js';
-import {
-  bird2Config,
-  httpGet,
-  type Petrel,
-  type PetrelConfig,
-  startBirdArgs,
-  startPetrel,
-  type Topo,
-  twoNodes,
-} from './lib.js';
+import { bird2Config, httpGet, type Petrel, type PetrelConfig, startPetrel, type Topo, twoNodes } from './lib.js';
 
 const skip = needs('root', 'netns', 'bird2');
 const OUR4 = '10.244.1.0/26';
@@ -148,7 +139,7 @@ describe('BIRD 2, eBGP with a 4-octet AS', { skip }, () => {
     const st = (await us.status()).peers[0];
     assert.ok((st?.staleRoutes ?? 0) >= 2, 'routes kept as stale');
     await bird.stop();
-    bird = await startBirdArgs(topo.theirs, birdConf(), ['-R']); // -R: graceful restart recovery
+    bird = await startBird(topo.theirs, birdConf(), ['-R']); // -R: graceful restart recovery
     await waitFor('re-established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
     await waitFor('stale routes refreshed', async () => (await us.status()).peers[0]?.staleRoutes === 0, 20_000);
     assert.equal(

@@ -4,12 +4,11 @@
  * inside a namespace (stdout JSON lines collected), and config builders for BIRD 1.6/2, GoBGP
  * and FRR. Nothing touches the root namespace; everything started is stopped by PID.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BgpRunConfig } from '../../../bgp/index.js';
-import type { BirdPeer } from '../../helpers/bgp-peers.js';
 import { createNetns, type Netns } from '../../helpers/netns.js';
 import { type Daemon, waitFor } from '../../helpers/process.js';
 
@@ -249,45 +248,6 @@ export async function httpGet(ns: Netns, url: string): Promise<{ code: number; s
 }
 
 export const BIRD16 = `${process.env.PETREL_BIRD16_DIR ?? '/var/cache/petrel/bird16'}/usr/sbin`;
-
-/**
- * Like the helpers' startBird, with extra daemon arguments (e.g. -R for graceful restart
- * recovery) and a choice of binaries (BIRD 1.6 from its cache dir: bird/birdc, bird6/birdc6).
- */
-export async function startBirdArgs(
-  ns: Netns,
-  config: string,
-  args: string[] = [],
-  bin: { bird: string; birdc: string } = { bird: 'bird', birdc: 'birdc' },
-): Promise<BirdPeer> {
-  const dir = mkdtempSync(join(tmpdir(), 'petrel-bird-'));
-  const conf = join(dir, 'bird.conf');
-  const socket = join(dir, 'bird.ctl');
-  writeFileSync(conf, config);
-  const daemon = ns.spawn(bin.bird, ['-f', '-c', conf, '-s', socket, '-P', join(dir, 'bird.pid'), ...args]);
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await daemon.stop(3000);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const birdc = async (...a: string[]) => {
-    const r = await ns.exec(bin.birdc, ['-s', socket, ...a], { timeoutMs: 5000 });
-    if (r.code !== 0) throw new Error(`birdc ${a.join(' ')}: ${r.stderr || r.stdout}`);
-    return r.stdout;
-  };
-  try {
-    await waitFor('bird control socket', async () => {
-      if (daemon.exited()) throw new Error(`bird exited: ${daemon.output()}`);
-      return existsSync(socket) && (await birdc('show', 'status')).includes('Daemon is up');
-    });
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { pid: daemon.pid, dir, daemon, socket, birdc, stop };
-}
 
 // ---------------------------------------------------------------- GoBGP config
 
