@@ -207,12 +207,23 @@ export interface GobgpPeer extends Peer {
   gobgp(...args: string[]): Promise<string>;
 }
 
-/** Starts gobgpd with its gRPC API on 127.0.0.1:`apiPort` inside `ns` (namespaced, so the port cannot clash). */
-export async function startGobgp(ns: Netns, config: string, apiPort = 50051): Promise<GobgpPeer> {
+/**
+ * Starts gobgpd with its gRPC API on 127.0.0.1:`apiPort` inside `ns` (namespaced, so the port cannot
+ * clash). `args` are extra daemon arguments (e.g. `-r`: set the Restart State bit, for a graceful restart).
+ */
+export async function startGobgp(ns: Netns, config: string, apiPort = 50051, args: string[] = []): Promise<GobgpPeer> {
   const dir = tempDir('gobgp');
   const conf = join(dir, 'gobgpd.toml');
   writeFileSync(conf, config);
-  const daemon = ns.spawn('gobgpd', ['-f', conf, '-p', '--api-hosts', `127.0.0.1:${apiPort}`, '--pprof-disable']);
+  const daemon = ns.spawn('gobgpd', [
+    '-f',
+    conf,
+    '-p',
+    '--api-hosts',
+    `127.0.0.1:${apiPort}`,
+    '--pprof-disable',
+    ...args,
+  ]);
   const stop = makeStop(daemon, dir);
   const gobgp = async (...args: string[]) => {
     const r = await ns.exec('gobgp', ['-u', '127.0.0.1', '-p', String(apiPort), ...args], { timeoutMs: 5000 });

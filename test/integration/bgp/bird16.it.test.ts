@@ -2,15 +2,27 @@
  * Interop with BIRD 1.6 (what Calico runs): `bird` for IPv4 and `bird6` for IPv6, each with its
  * own session (IPv4 over IPv4 transport, IPv6 over IPv6 transport), as Calico's confd
  * generates. BIRD 1.6 decodes IPv4 only from the classic UPDATE fields, which is what we send.
+ * Covered: iBGP and eBGP with a 4-octet AS, routes and withdrawals both ways, route refresh both
+ * ways, hold timer expiry, graceful restart both ways (`bird -R` restarting while we help, and BIRD
+ * helping while we restart), Cease on SIGTERM.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type BirdPeer, startBird } from '../../helpers/bgp-peers.js';
+import { type BirdPeer, startBird, startCapture } from '../../helpers/bgp-peers.js';
 import { needs } from '../../helpers/needs.js';
 import { waitFor } from '../../helpers/process.js';
-import { BIRD16, type Petrel, type PetrelConfig, startPetrel, type Topo, twoNodes } from './lib.js';
+import {
+  assertPeerRestarted,
+  BIRD16,
+  type Petrel,
+  type PetrelConfig,
+  readBgpCapture,
+  startPetrel,
+  type Topo,
+  twoNodes,
+} from './lib.js';
 
 const skip = needs('root', 'netns', 'bird');
 const OUR4 = '10.244.1.0/26';
@@ -18,15 +30,23 @@ const OUR4B = '10.244.2.0/26';
 const OUR6 = 'fd00:10:244:1::/122';
 const THEIR4 = '10.55.3.0/24';
 const THEIR6 = 'fd55:3::/64';
+/** Announced by bird / bird6 until their graceful restart; the restarted daemons no longer have them. */
+const THEIR4_GONE = '10.55.13.0/24';
+const THEIR6_GONE = 'fd55:13::/64';
+const BIN4 = { bird: `${BIRD16}/bird`, birdc: `${BIRD16}/birdc` };
+const BIN6 = { bird: `${BIRD16}/bird6`, birdc: `${BIRD16}/birdc6` };
 
-function bird16Config(o: { v6: boolean; localAs: number; neighborAs: number }): string {
+function bird16Config(o: { v6: boolean; localAs: number; neighborAs: number; gone?: boolean }): string {
+  const routes = o.v6
+    ? [THEIR6, ...(o.gone === false ? [] : [THEIR6_GONE])]
+    : [THEIR4, ...(o.gone === false ? [] : [THEIR4_GONE])];
   const local = o.v6 ? 'fd99::2' : '10.99.0.2';
   const neighbor = o.v6 ? 'fd99::1' : '10.99.0.1';
   return [
     'router id 10.99.0.2;',
     'protocol device {}',
     'protocol direct { interface "*"; }',
-    `protocol static st { route ${o.v6 ? THEIR6 : THEIR4} blackhole; }`,
+    `protocol static st { ${routes.map((r) => `route ${r} blackhole;`).join(' ')} }`,
     'protocol bgp petrel {',
     `  local ${local} as ${o.localAs};`,
     `  neighbor ${neighbor} as ${o.neighborAs};`,
@@ -91,14 +111,8 @@ for (const mode of ['iBGP (Calico mesh)', 'eBGP (4-octet AS)'] as const) {
     let us: Petrel;
     before(async () => {
       topo = await twoNodes();
-      bird4 = await startBird(topo.theirs, bird16Config({ v6: false, localAs: theirAs, neighborAs: ourAs }), [], {
-        bird: `${BIRD16}/bird`,
-        birdc: `${BIRD16}/birdc`,
-      });
-      bird6 = await startBird(topo.theirs, bird16Config({ v6: true, localAs: theirAs, neighborAs: ourAs }), [], {
-        bird: `${BIRD16}/bird6`,
-        birdc: `${BIRD16}/birdc6`,
-      });
+      bird4 = await startBird(topo.theirs, bird16Config({ v6: false, localAs: theirAs, neighborAs: ourAs }), [], BIN4);
+      bird6 = await startBird(topo.theirs, bird16Config({ v6: true, localAs: theirAs, neighborAs: ourAs }), [], BIN6);
       us = await startPetrel(topo.ours, cfg());
     });
     after(async () => {
@@ -169,6 +183,61 @@ for (const mode of ['iBGP (Calico mesh)', 'eBGP (4-octet AS)'] as const) {
       await us.waitRoute(THEIR6, true, 30_000);
     });
 
+    onlyIbgp(
+      'bird and bird6 restart gracefully (kill -9, -R): their routes stay until their End-of-RIB, which drops the ones they no longer have',
+      {
+        skip: needs('tshark'),
+      },
+      async () => {
+        await us.waitRoute(THEIR4_GONE);
+        await us.waitRoute(THEIR6_GONE);
+        const cap = await startCapture(topo.ours, 'veth-us');
+        try {
+          const fromLine = us.lines.length;
+          const since = Date.now();
+          bird4.daemon.proc.kill('SIGKILL');
+          bird6.daemon.proc.kill('SIGKILL');
+          await waitFor('both sessions down', async () =>
+            (await us.status()).peers.every((p) => p.state !== 'Established'),
+          );
+          const down = (await us.status()).peers;
+          assert.deepEqual(
+            down.map((p) => p.staleRoutes),
+            [2, 2],
+            `routes kept as stale: ${JSON.stringify(down)}`,
+          );
+          for (const p of [THEIR4, THEIR4_GONE, THEIR6, THEIR6_GONE])
+            assert.ok(us.routes().has(p), `${p} in our stream`);
+          await bird4.stop();
+          await bird6.stop();
+          bird4 = await startBird(
+            topo.theirs,
+            bird16Config({ v6: false, localAs: theirAs, neighborAs: ourAs, gone: false }),
+            ['-R'],
+            BIN4,
+          );
+          bird6 = await startBird(
+            topo.theirs,
+            bird16Config({ v6: true, localAs: theirAs, neighborAs: ourAs, gone: false }),
+            ['-R'],
+            BIN6,
+          );
+          await us.waitRoute(THEIR4_GONE, false, 20_000);
+          await us.waitRoute(THEIR6_GONE, false, 20_000);
+          await waitFor('stale routes refreshed', async () =>
+            (await us.status()).peers.every((p) => p.state === 'Established' && p.staleRoutes === 0),
+          );
+          const msgs = await readBgpCapture(await cap.finish());
+          const check = { since, lines: us.lines, fromLine };
+          assertPeerRestarted(msgs, { ...check, peer: '10.99.0.2', kept: [THEIR4], dropped: [THEIR4_GONE] });
+          assertPeerRestarted(msgs, { ...check, peer: 'fd99::2', kept: [THEIR6], dropped: [THEIR6_GONE] });
+          assert.ok(us.routes().has(THEIR4) && us.routes().has(THEIR6));
+        } finally {
+          await cap.stop();
+        }
+      },
+    );
+
     onlyIbgp('we restart gracefully: BIRD 1.6 keeps our routes until End-of-RIB', async () => {
       await waitHas(bird4, OUR4);
       await us.kill();
@@ -181,7 +250,7 @@ for (const mode of ['iBGP (Calico mesh)', 'eBGP (4-octet AS)'] as const) {
       assert.ok(await has(bird6, OUR6), 'kept as stale (IPv6)');
       us = await startPetrel(
         topo.ours,
-        cfg({ gracefulRestart: { restartTimeSec: 60, restarting: true }, announce: [OUR6] }),
+        cfg({ gracefulRestart: { restartTimeSec: 60, restarting: true }, announce: [OUR4B, OUR6] }),
       );
       await waitFor(
         'Established',
@@ -189,7 +258,22 @@ for (const mode of ['iBGP (Calico mesh)', 'eBGP (4-octet AS)'] as const) {
         20_000,
       );
       await waitHas(bird4, OUR4, false, 15_000);
+      await waitHas(bird4, OUR4B);
       await waitHas(bird6, OUR6);
+    });
+
+    test('SIGTERM sends Cease to both sessions; BIRD 1.6 drops our routes at once; we exit 0', async () => {
+      const announced = (await us.status()).announced;
+      const mine4 = announced.find((p) => !p.includes(':')) ?? assert.fail('no IPv4 prefix announced');
+      const mine6 = announced.find((p) => p.includes(':')) ?? assert.fail('no IPv6 prefix announced');
+      await waitHas(bird4, mine4);
+      await waitHas(bird6, mine6);
+      assert.equal(await us.stop(), 0);
+      // Without the Cease, BIRD (graceful restart on) would keep our routes as stale for 60 s.
+      await waitHas(bird4, mine4, false, 3000);
+      await waitHas(bird6, mine6, false, 3000);
+      for (const b of [bird4, bird6])
+        assert.match(await b.birdc('show', 'protocols', 'all', 'petrel'), /Received: Administrative shutdown/);
     });
   });
 }

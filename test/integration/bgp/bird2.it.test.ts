@@ -1,22 +1,35 @@
 /**
  * Interop with BIRD 2 (the upstream daemon): eBGP with a 4-octet AS and iBGP, IPv4 in classic
- * UPDATE fields and IPv6 in MP_REACH, withdrawals both ways, route refresh, hold timer expiry,
- * graceful restart in both directions, Cease on SIGTERM. Each topology lives in its own netns pair.
+ * UPDATE fields and IPv6 in MP_REACH, withdrawals both ways, route refresh both ways, hold timer
+ * expiry, graceful restart in both directions, Cease on SIGTERM. Each topology lives in its own
+ * netns pair.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type BirdPeer, startBird } from '../../helpers/bgp-peers.js';
+import { type BirdPeer, startBird, startCapture } from '../../helpers/bgp-peers.js';
 import { needs } from '../../helpers/needs.js';
 import { waitFor } from '../../helpers/process.js';
-import { bird2Config, httpGet, type Petrel, type PetrelConfig, startPetrel, type Topo, twoNodes } from './lib.js';
+import {
+  assertPeerRestarted,
+  bird2Config,
+  httpGet,
+  type Petrel,
+  type PetrelConfig,
+  readBgpCapture,
+  startPetrel,
+  type Topo,
+  twoNodes,
+} from './lib.js';
 
 const skip = needs('root', 'netns', 'bird2');
 const OUR4 = '10.244.1.0/26';
 const OUR4B = '10.244.2.0/26';
 const OUR6 = 'fd00:10:244:1::/122';
 const THEIR4 = '10.55.1.0/24';
+/** Announced by BIRD until its graceful restart; the restarted BIRD no longer has it. */
+const THEIR4_GONE = '10.55.11.0/24';
 const THEIR6 = 'fd55:1::/64';
 
 async function birdHas(b: BirdPeer, prefix: string): Promise<boolean> {
@@ -62,7 +75,7 @@ describe('BIRD 2, eBGP with a 4-octet AS', { skip }, () => {
   let topo: Topo;
   let bird: BirdPeer;
   let us: Petrel;
-  const birdConf = () =>
+  const birdConf = (static4 = [THEIR4, THEIR4_GONE]) =>
     bird2Config({
       routerId: '10.99.0.2',
       localAddress: '10.99.0.2',
@@ -70,7 +83,7 @@ describe('BIRD 2, eBGP with a 4-octet AS', { skip }, () => {
       neighbor: '10.99.0.1',
       neighborAs: 4200000001,
       holdTimeSec: 6,
-      static4: [THEIR4],
+      static4,
       static6: [THEIR6],
       ipv6NextHop: 'fd99::2',
       gracefulRestart: true,
@@ -132,22 +145,45 @@ describe('BIRD 2, eBGP with a 4-octet AS', { skip }, () => {
     await us.waitRoute(THEIR4);
   });
 
-  test('BIRD restarts gracefully (kill -9, bird -R): its routes stay in our stream until its End-of-RIB', async () => {
-    const withdrawsBefore = us.lines.filter((l) => l.event === 'withdraw').length;
-    await bird.daemon.proc.kill('SIGKILL');
-    await waitFor('session down', async () => (await us.status()).peers[0]?.state !== 'Established', 10_000);
-    const st = (await us.status()).peers[0];
-    assert.ok((st?.staleRoutes ?? 0) >= 2, 'routes kept as stale');
-    await bird.stop();
-    bird = await startBird(topo.theirs, birdConf(), ['-R']); // -R: graceful restart recovery
-    await waitFor('re-established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
-    await waitFor('stale routes refreshed', async () => (await us.status()).peers[0]?.staleRoutes === 0, 20_000);
-    assert.equal(
-      us.lines.filter((l) => l.event === 'withdraw').length,
-      withdrawsBefore,
-      'no withdraw during the restart',
-    );
-    assert.ok(us.routes().has(THEIR4) && us.routes().has(THEIR6));
+  test('route refresh: `petrelctl bgp refresh` sends ROUTE-REFRESH, BIRD re-sends its routes', async () => {
+    const inBefore = (await us.status()).peers[0]?.updatesIn ?? 0;
+    const r = await us.ctl('refresh', '10.99.0.2');
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor('BIRD re-sent', async () => ((await us.status()).peers[0]?.updatesIn ?? 0) > inBefore, 10_000);
+    assert.equal((await us.status()).peers[0]?.state, 'Established');
+    assert.ok(us.routes().has(THEIR4));
+  });
+
+  test('BIRD restarts gracefully (kill -9, bird -R): its routes stay until its End-of-RIB, which drops the one it no longer has', {
+    skip: needs('tshark'),
+  }, async () => {
+    await us.waitRoute(THEIR4_GONE);
+    const cap = await startCapture(topo.ours, 'veth-us');
+    try {
+      const fromLine = us.lines.length;
+      const since = Date.now();
+      bird.daemon.proc.kill('SIGKILL');
+      await waitFor('session down', async () => (await us.status()).peers[0]?.state !== 'Established', 10_000);
+      const st = (await us.status()).peers[0];
+      assert.equal(st?.staleRoutes, 3, `routes kept as stale: ${JSON.stringify(st)}`);
+      for (const p of [THEIR4, THEIR4_GONE, THEIR6]) assert.ok(us.routes().has(p), `${p} still in our stream`);
+      await bird.stop();
+      bird = await startBird(topo.theirs, birdConf([THEIR4]), ['-R']); // -R: graceful restart recovery
+      await waitFor('re-established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
+      await us.waitRoute(THEIR4_GONE, false, 20_000);
+      await waitFor('stale routes refreshed', async () => (await us.status()).peers[0]?.staleRoutes === 0, 20_000);
+      assertPeerRestarted(await readBgpCapture(await cap.finish()), {
+        peer: '10.99.0.2',
+        since,
+        lines: us.lines,
+        fromLine,
+        kept: [THEIR4, THEIR6],
+        dropped: [THEIR4_GONE],
+      });
+      assert.ok(us.routes().has(THEIR4) && us.routes().has(THEIR6));
+    } finally {
+      await cap.stop();
+    }
   });
 
   test('hold timer expiry tears the session down and withdraws', async () => {

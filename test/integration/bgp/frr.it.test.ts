@@ -1,16 +1,32 @@
 /**
  * Interop with FRR 8 (zebra + bgpd started inside the netns with their own config, pid and socket
  * paths): eBGP with a 4-octet AS and iBGP, IPv4 + IPv6 both ways, withdrawals both ways, route
- * refresh, hold timer expiry.
+ * refresh both ways, hold timer expiry, graceful restart both ways, Cease on SIGTERM.
+ *
+ * FRR as the restarting speaker: bgpd is killed (-9) and started again while zebra stays up.
+ * bgpd sets the Restart State (R) bit in every OPEN while its startup timer runs (`t_startup`,
+ * armed for the restart time, 120 s by default, when the BGP instance is created; bgp_open.c), and
+ * the F bit per family with `bgp graceful-restart preserve-fw-state`. No zebra/bgpd `-K` is needed
+ * for that: `-K` only makes zebra keep the kernel routes of a restarting client.
  */
 import assert from 'node:assert/strict';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { startCapture } from '../../helpers/bgp-peers.js';
 import { needs } from '../../helpers/needs.js';
 import type { Netns } from '../../helpers/netns.js';
 import { type Daemon, waitFor } from '../../helpers/process.js';
-import { type Petrel, type PetrelConfig, startPetrel, type Topo, tempConfig, twoNodes } from './lib.js';
+import {
+  assertPeerRestarted,
+  type Petrel,
+  type PetrelConfig,
+  readBgpCapture,
+  startPetrel,
+  type Topo,
+  tempConfig,
+  twoNodes,
+} from './lib.js';
 
 const skip = needs('root', 'netns', 'frr');
 const OUR4 = '10.244.1.0/26';
@@ -18,15 +34,21 @@ const OUR4B = '10.244.2.0/26';
 const OUR6 = 'fd00:10:244:1::/122';
 const THEIR4 = '10.55.4.0/24';
 const THEIR6 = 'fd55:4::/64';
+/** Announced by FRR until its graceful restart; the restarted bgpd no longer has it. */
+const THEIR4_GONE = '10.55.14.0/24';
 
 interface Frr {
   /** One or more commands (each a `-c`), e.g. a configure sequence. */
   vtysh(...cmds: string[]): Promise<string>;
+  /** SIGKILL bgpd (no NOTIFICATION; zebra stays up): a crash, for graceful restart tests. */
+  killBgpd(): Promise<void>;
+  /** Starts bgpd again, originating `networks4` (and THEIR6). */
+  startBgpd(networks4: string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
-async function startFrr(ns: Netns, localAs: number, peerAs: number): Promise<Frr> {
-  const conf = [
+function frrConfig(localAs: number, peerAs: number, networks4: string[]): string {
+  return [
     'frr defaults traditional',
     'hostname frr',
     'log stdout',
@@ -36,11 +58,12 @@ async function startFrr(ns: Netns, localAs: number, peerAs: number): Promise<Frr
     ' no bgp network import-check',
     ' no bgp default ipv4-unicast',
     ' bgp graceful-restart',
+    ' bgp graceful-restart preserve-fw-state',
     ` neighbor 10.99.0.1 remote-as ${peerAs}`,
     ' neighbor 10.99.0.1 timers 2 6',
     ' neighbor 10.99.0.1 timers connect 1',
     ' address-family ipv4 unicast',
-    `  network ${THEIR4}`,
+    ...networks4.map((n) => `  network ${n}`),
     '  neighbor 10.99.0.1 activate',
     ' exit-address-family',
     ' address-family ipv6 unicast',
@@ -49,17 +72,14 @@ async function startFrr(ns: Netns, localAs: number, peerAs: number): Promise<Frr
     ' exit-address-family',
     '',
   ].join('\n');
-  const { dir, file } = tempConfig('frr', 'frr.conf', conf);
+}
+
+async function startFrr(ns: Netns, localAs: number, peerAs: number): Promise<Frr> {
+  const { dir, file } = tempConfig('frr', 'frr.conf', frrConfig(localAs, peerAs, [THEIR4, THEIR4_GONE]));
   writeFileSync(join(dir, 'vtysh.conf'), '');
   // FRR drops privileges to its own user (which is in the frrvty group): let it own the dir.
   await ns.exec('chown', ['-R', 'frr:frr', dir]);
   const common = ['-f', file, '-z', join(dir, 'zserv.api'), '--vty_socket', dir, '-u', 'frr', '-g', 'frr'];
-  const zebra: Daemon = ns.spawn('/usr/lib/frr/zebra', [...common, '-i', join(dir, 'zebra.pid')]);
-  await waitFor('zebra socket', () => {
-    if (zebra.exited()) throw new Error(`zebra exited: ${zebra.output()}`);
-    return existsSync(join(dir, 'zserv.api'));
-  });
-  const bgpd: Daemon = ns.spawn('/usr/lib/frr/bgpd', [...common, '-i', join(dir, 'bgpd.pid'), '-p', '179']);
   const vtysh = async (...cmds: string[]) => {
     const r = await ns.exec('vtysh', ['--vty_socket', dir, '--config_dir', dir, ...cmds.flatMap((c) => ['-c', c])], {
       timeoutMs: 10_000,
@@ -67,30 +87,57 @@ async function startFrr(ns: Netns, localAs: number, peerAs: number): Promise<Frr
     if (r.code !== 0) throw new Error(`vtysh ${cmds.join('; ')}: ${r.stderr || r.stdout}`);
     return r.stdout;
   };
+  let bgpd: Daemon | undefined;
+  const zebra: Daemon = ns.spawn('/usr/lib/frr/zebra', [...common, '-i', join(dir, 'zebra.pid')]);
   const stop = async () => {
-    await bgpd.stop(3000);
+    await bgpd?.stop(3000);
     await zebra.stop(3000);
     rmSync(dir, { recursive: true, force: true });
   };
-  try {
+  const startBgpd = async (networks4: string[]) => {
+    writeFileSync(file, frrConfig(localAs, peerAs, networks4));
+    await ns.exec('chown', ['frr:frr', file]);
+    const d = ns.spawn('/usr/lib/frr/bgpd', [...common, '-i', join(dir, 'bgpd.pid'), '-p', '179']);
+    bgpd = d;
     await waitFor('bgpd vty', async () => {
-      if (bgpd.exited()) throw new Error(`bgpd exited: ${bgpd.output()}`);
+      if (d.exited()) throw new Error(`bgpd exited: ${d.output()}`);
       return (await vtysh('show bgp summary')).includes('10.99.0.1');
     });
+  };
+  try {
+    await waitFor('zebra socket', () => {
+      if (zebra.exited()) throw new Error(`zebra exited: ${zebra.output()}`);
+      return existsSync(join(dir, 'zserv.api'));
+    });
+    await startBgpd([THEIR4, THEIR4_GONE]);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { vtysh, stop };
+  const killBgpd = async () => {
+    bgpd?.proc.kill('SIGKILL');
+    await bgpd?.stop();
+  };
+  return { vtysh, killBgpd, startBgpd, stop };
 }
 
-async function frrHas(f: Frr, prefix: string): Promise<boolean> {
+interface FrrPath {
+  stale?: boolean;
+}
+async function frrPaths(f: Frr, prefix: string): Promise<FrrPath[]> {
   const out = await f.vtysh(`show bgp ${prefix.includes(':') ? 'ipv6' : 'ipv4'} unicast ${prefix} json`);
-  const j = JSON.parse(out || '{}') as { paths?: unknown[] };
-  return (j.paths?.length ?? 0) > 0;
+  const j = JSON.parse(out || '{}') as { paths?: FrrPath[] };
+  return j.paths ?? [];
+}
+async function frrHas(f: Frr, prefix: string): Promise<boolean> {
+  return (await frrPaths(f, prefix)).length > 0;
 }
 const waitFrr = (f: Frr, prefix: string, present = true, ms = 20_000) =>
   waitFor(`${prefix} ${present ? 'in' : 'gone from'} FRR`, async () => (await frrHas(f, prefix)) === present, ms);
+async function frrNeighbor(f: Frr): Promise<Record<string, unknown>> {
+  const j = JSON.parse(await f.vtysh('show bgp neighbors 10.99.0.1 json')) as Record<string, Record<string, unknown>>;
+  return j['10.99.0.1'] ?? {};
+}
 
 for (const mode of ['eBGP (4-octet AS)', 'iBGP'] as const) {
   const ebgp = mode.startsWith('eBGP');
@@ -169,11 +216,17 @@ for (const mode of ['eBGP (4-octet AS)', 'iBGP'] as const) {
       await us.waitRoute(THEIR4);
     });
 
-    test('route refresh: FRR soft in, and ours', async () => {
+    test('route refresh both ways: FRR soft in (we re-send), and ours (FRR re-sends)', async () => {
       const before = (await us.status()).peers[0]?.updatesOut ?? 0;
       await frr.vtysh('clear bgp 10.99.0.1 soft in');
       await waitFor('re-sent', async () => ((await us.status()).peers[0]?.updatesOut ?? 0) > before, 10_000);
-      assert.equal((await us.ctl('refresh', '10.99.0.2')).code, 0);
+      const inBefore = (await us.status()).peers[0]?.updatesIn ?? 0;
+      const r = await us.ctl('refresh', '10.99.0.2');
+      assert.equal(r.code, 0, r.stderr);
+      await waitFor('FRR re-sent', async () => ((await us.status()).peers[0]?.updatesIn ?? 0) > inBefore, 10_000);
+      const n = await frrNeighbor(frr);
+      const rr = (n.messageStats as { routeRefreshRecv?: number } | undefined)?.routeRefreshRecv ?? 0;
+      assert.ok(rr >= 1, `FRR counted our ROUTE-REFRESH: ${JSON.stringify(n.messageStats)}`);
       assert.equal((await us.status()).peers[0]?.state, 'Established');
     });
 
@@ -186,6 +239,87 @@ for (const mode of ['eBGP (4-octet AS)', 'iBGP'] as const) {
         await topo.theirs.ip('link', 'set', 'veth-them', 'up');
       }
       await us.waitRoute(THEIR6, true, 30_000);
+    });
+
+    onlyEbgp(
+      'FRR restarts gracefully (kill -9 bgpd): its routes stay until its End-of-RIB, which drops the one it no longer has',
+      {
+        skip: needs('tshark'),
+      },
+      async () => {
+        await us.waitRoute(THEIR4_GONE);
+        const cap = await startCapture(topo.ours, 'veth-us');
+        try {
+          const fromLine = us.lines.length;
+          const since = Date.now();
+          await frr.killBgpd();
+          await waitFor('session down', async () => (await us.status()).peers[0]?.state !== 'Established', 10_000);
+          const st = (await us.status()).peers[0];
+          assert.equal(st?.staleRoutes, 3, `routes kept as stale: ${JSON.stringify(st)}`);
+          for (const p of [THEIR4, THEIR4_GONE, THEIR6]) assert.ok(us.routes().has(p), `${p} still in our stream`);
+          await frr.startBgpd([THEIR4]);
+          await waitFor('re-established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
+          await us.waitRoute(THEIR4_GONE, false, 20_000);
+          await waitFor('stale routes refreshed', async () => (await us.status()).peers[0]?.staleRoutes === 0, 20_000);
+          assertPeerRestarted(await readBgpCapture(await cap.finish()), {
+            peer: '10.99.0.2',
+            since,
+            lines: us.lines,
+            fromLine,
+            kept: [THEIR4, THEIR6],
+            dropped: [THEIR4_GONE],
+          });
+          assert.ok(us.routes().has(THEIR4) && us.routes().has(THEIR6));
+        } finally {
+          await cap.stop();
+        }
+      },
+    );
+
+    onlyEbgp(
+      'we restart gracefully: FRR keeps our routes (stale) until our End-of-RIB, which drops the one we no longer have',
+      async () => {
+        await waitFrr(frr, OUR4);
+        await waitFrr(frr, OUR6);
+        await us.kill();
+        await waitFor(
+          'FRR sees the session down',
+          async () => (await frrNeighbor(frr)).bgpState !== 'Established',
+          15_000,
+        );
+        for (const p of [OUR4, OUR6]) {
+          const paths = await frrPaths(frr, p);
+          assert.ok(
+            paths.length === 1 && paths[0]?.stale === true,
+            `${p} kept as stale by FRR: ${JSON.stringify(paths)}`,
+          );
+        }
+        us = await startPetrel(
+          topo.ours,
+          cfg({ gracefulRestart: { restartTimeSec: 60, restarting: true }, announce: [OUR4B, OUR6] }),
+        );
+        await waitFor('Established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
+        await waitFrr(frr, OUR4, false, 15_000);
+        await waitFrr(frr, OUR4B);
+        await waitFor('OUR6 refreshed', async () => {
+          const paths = await frrPaths(frr, OUR6);
+          return paths.length === 1 && paths[0]?.stale !== true;
+        });
+      },
+    );
+
+    test('SIGTERM sends Cease; FRR records it and drops our routes at once; we exit 0', async () => {
+      const announced = (await us.status()).announced;
+      const mine4 = announced.find((p) => !p.includes(':')) ?? assert.fail('no IPv4 prefix announced');
+      await waitFrr(frr, mine4);
+      await waitFrr(frr, OUR6);
+      assert.equal(await us.stop(), 0);
+      // Without the Cease, FRR (graceful restart helper) would keep our routes as stale for 60 s.
+      await waitFrr(frr, mine4, false, 3000);
+      await waitFrr(frr, OUR6, false, 3000);
+      const n = await frrNeighbor(frr);
+      assert.equal(n.lastNotificationReason, 'Cease/Administrative Shutdown', JSON.stringify(n));
+      assert.equal(n.lastResetDueTo, 'BGP Notification received');
     });
   });
 }

@@ -1,16 +1,31 @@
 /**
  * Interop with GoBGP 3 (gobgpd in a netns, driven through the gobgp CLI): eBGP with a 4-octet AS
- * and iBGP, IPv4 + IPv6 both ways, withdrawals both ways, route refresh (soft reset in), hold
- * timer expiry, GoBGP as graceful-restart helper while we restart.
+ * and iBGP, IPv4 + IPv6 both ways, withdrawals both ways, route refresh, hold timer expiry,
+ * graceful restart both ways (GoBGP as helper while we restart; `gobgpd -r` restarting while we
+ * help), Cease on SIGTERM.
+ *
+ * Route refresh is one-way here: GoBGP answers our ROUTE-REFRESH, but never sends one. It keeps
+ * every received path in its Adj-RIB-In, so `gobgp neighbor ADDR softresetin` only re-runs its
+ * import policy over that table (pkg/server/server.go softResetIn); there is no command that puts
+ * a ROUTE-REFRESH on the wire.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type GobgpPeer, startGobgp } from '../../helpers/bgp-peers.js';
+import { type GobgpPeer, startCapture, startGobgp } from '../../helpers/bgp-peers.js';
 import { needs } from '../../helpers/needs.js';
 import { waitFor } from '../../helpers/process.js';
-import { gobgpConfigFor, type Petrel, type PetrelConfig, startPetrel, type Topo, twoNodes } from './lib.js';
+import {
+  assertPeerRestarted,
+  gobgpConfigFor,
+  type Petrel,
+  type PetrelConfig,
+  readBgpCapture,
+  startPetrel,
+  type Topo,
+  twoNodes,
+} from './lib.js';
 
 const skip = needs('root', 'netns', 'gobgpd');
 const OUR4 = '10.244.1.0/26';
@@ -18,6 +33,8 @@ const OUR4B = '10.244.2.0/26';
 const OUR6 = 'fd00:10:244:1::/122';
 const THEIR4 = '10.55.2.0/24';
 const THEIR6 = 'fd55:2::/64';
+/** Announced by GoBGP until its graceful restart; the restarted GoBGP no longer has it. */
+const THEIR4_GONE = '10.55.12.0/24';
 
 async function gobgpHas(g: GobgpPeer, prefix: string): Promise<boolean> {
   const out = await g.gobgp('global', 'rib', '-a', prefix.includes(':') ? 'ipv6' : 'ipv4');
@@ -51,20 +68,21 @@ for (const mode of ['eBGP (4-octet AS)', 'iBGP'] as const) {
     let topo: Topo;
     let gobgp: GobgpPeer;
     let us: Petrel;
+    const gobgpConf = (adminDown = false) =>
+      gobgpConfigFor({
+        routerId: '10.99.0.2',
+        asn: theirAs,
+        neighbor: '10.99.0.1',
+        neighborAs: ourAs,
+        holdTimeSec: 6,
+        gracefulRestart: true,
+        adminDown,
+      });
     before(async () => {
       topo = await twoNodes();
-      gobgp = await startGobgp(
-        topo.theirs,
-        gobgpConfigFor({
-          routerId: '10.99.0.2',
-          asn: theirAs,
-          neighbor: '10.99.0.1',
-          neighborAs: ourAs,
-          holdTimeSec: 6,
-          gracefulRestart: true,
-        }),
-      );
-      await gobgp.gobgp('global', 'rib', '-a', 'ipv4', 'add', THEIR4, 'nexthop', '10.99.0.2');
+      gobgp = await startGobgp(topo.theirs, gobgpConf());
+      for (const p of [THEIR4, THEIR4_GONE])
+        await gobgp.gobgp('global', 'rib', '-a', 'ipv4', 'add', p, 'nexthop', '10.99.0.2');
       await gobgp.gobgp('global', 'rib', '-a', 'ipv6', 'add', THEIR6, 'nexthop', 'fd99::2');
       us = await startPetrel(topo.ours, ourConfig(ourAs, theirAs));
     });
@@ -139,6 +157,47 @@ for (const mode of ['eBGP (4-octet AS)', 'iBGP'] as const) {
       await us.waitRoute(THEIR4, true, 30_000);
     });
 
+    onlyEbgp(
+      'GoBGP restarts gracefully (kill -9, gobgpd -r): its routes stay until its End-of-RIB, which drops the one it no longer has',
+      {
+        skip: needs('tshark'),
+      },
+      async () => {
+        await us.waitRoute(THEIR4_GONE);
+        const cap = await startCapture(topo.ours, 'veth-us');
+        try {
+          const fromLine = us.lines.length;
+          const since = Date.now();
+          gobgp.daemon.proc.kill('SIGKILL');
+          await waitFor('session down', async () => (await us.status()).peers[0]?.state !== 'Established', 10_000);
+          const st = (await us.status()).peers[0];
+          assert.equal(st?.staleRoutes, 3, `routes kept as stale: ${JSON.stringify(st)}`);
+          for (const p of [THEIR4, THEIR4_GONE, THEIR6]) assert.ok(us.routes().has(p), `${p} still in our stream`);
+          await gobgp.stop();
+          // -r sets the Restart State bit. The neighbor starts administratively down so that the
+          // routes (gobgpd has no static routes in its config) are back in its RIB before the session.
+          gobgp = await startGobgp(topo.theirs, gobgpConf(true), 50051, ['-r']);
+          await gobgp.gobgp('global', 'rib', '-a', 'ipv4', 'add', THEIR4, 'nexthop', '10.99.0.2');
+          await gobgp.gobgp('global', 'rib', '-a', 'ipv6', 'add', THEIR6, 'nexthop', 'fd99::2');
+          await gobgp.gobgp('neighbor', '10.99.0.1', 'enable');
+          await waitFor('re-established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
+          await us.waitRoute(THEIR4_GONE, false, 20_000);
+          await waitFor('stale routes refreshed', async () => (await us.status()).peers[0]?.staleRoutes === 0, 20_000);
+          assertPeerRestarted(await readBgpCapture(await cap.finish()), {
+            peer: '10.99.0.2',
+            since,
+            lines: us.lines,
+            fromLine,
+            kept: [THEIR4, THEIR6],
+            dropped: [THEIR4_GONE],
+          });
+          assert.ok(us.routes().has(THEIR4) && us.routes().has(THEIR6));
+        } finally {
+          await cap.stop();
+        }
+      },
+    );
+
     onlyEbgp('we restart gracefully: GoBGP keeps our routes until our End-of-RIB', async () => {
       await waitGobgp(gobgp, OUR4);
       await us.kill();
@@ -153,10 +212,13 @@ for (const mode of ['eBGP (4-octet AS)', 'iBGP'] as const) {
       await waitGobgp(gobgp, OUR6);
     });
 
-    test('SIGTERM sends Cease and GoBGP drops our routes', async () => {
+    test('SIGTERM sends Cease; GoBGP logs it and drops our routes at once; we exit 0', async () => {
       await waitGobgp(gobgp, OUR6);
       assert.equal(await us.stop(), 0);
-      await waitGobgp(gobgp, OUR6, false, 5000);
+      // Without the Cease, GoBGP (graceful restart helper) would keep our routes as stale for 60 s.
+      await waitGobgp(gobgp, OUR6, false, 3000);
+      assert.match(gobgp.daemon.output(), /msg="received notification" Code=6 .*Subcode=2/);
+      assert.match(gobgp.daemon.output(), /msg="Peer Down" .*Reason="notification-received code 6\(cease\) subcode 2/);
     });
   });
 }

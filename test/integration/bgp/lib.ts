@@ -1,15 +1,17 @@
 /**
  * Shared pieces of the BGP interop tests: a two-namespace topology (ours <-> theirs on a veth
  * with 10.99.0.0/24 and fd99::/64, no DAD), our speaker as a real `petrelctl bgp run` process
- * inside a namespace (stdout JSON lines collected), and config builders for BIRD 1.6/2, GoBGP
- * and FRR. Nothing touches the root namespace; everything started is stopped by PID.
+ * inside a namespace (stdout JSON lines collected, each stamped with its arrival time), config
+ * builders for BIRD 1.6/2, GoBGP and FRR, and a tshark reader that turns a capture into timed BGP
+ * messages (for ordering assertions: End-of-RIB, the R bit, what was sent when). Nothing touches
+ * the root namespace; everything started is stopped by PID.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BgpRunConfig } from '../../../bgp/index.js';
-import { createNetns, type Netns } from '../../helpers/netns.js';
+import { createNetns, type Netns, run } from '../../helpers/netns.js';
 import { type Daemon, waitFor } from '../../helpers/process.js';
 
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -82,6 +84,8 @@ export interface RouteLine {
   replace?: boolean;
   family?: string;
   asPath?: number[];
+  /** When the test read the line (Date.now(), the clock of capture timestamps); not printed by petrelctl. */
+  at: number;
 }
 
 export interface Petrel {
@@ -133,7 +137,7 @@ export async function startPetrel(ns: Netns, cfg: PetrelConfig): Promise<Petrel>
     while (i >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      if (line.trim()) lines.push(JSON.parse(line) as RouteLine);
+      if (line.trim()) lines.push({ ...(JSON.parse(line) as Omit<RouteLine, 'at'>), at: Date.now() });
       i = buf.indexOf('\n');
     }
   });
@@ -260,6 +264,8 @@ export interface GobgpOptions {
   gracefulRestart?: boolean;
   routeReflectorClient?: boolean;
   clusterId?: string;
+  /** Configured administratively down (`gobgp neighbor ADDR enable` brings it up). */
+  adminDown?: boolean;
 }
 
 /** gobgpd TOML: one neighbor with ipv4 + ipv6 unicast, optional GR and route-reflector client. */
@@ -276,6 +282,7 @@ export function gobgpConfigFor(o: GobgpOptions, more: GobgpOptions[] = []): stri
       '  [neighbors.config]',
       `    neighbor-address = "${n.neighbor}"`,
       `    peer-as = ${n.neighborAs}`,
+      ...(n.adminDown ? ['    admin-down = true'] : []),
       '  [neighbors.timers.config]',
       '    connect-retry = 1',
       `    hold-time = ${n.holdTimeSec ?? 90}`,
@@ -296,4 +303,139 @@ export function gobgpConfigFor(o: GobgpOptions, more: GobgpOptions[] = []): stri
     }
   }
   return `${out.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------- wire (tshark)
+
+/** One BGP message from a capture, as tshark's dissector sees it. */
+export interface WireMsg {
+  /** Capture time in ms since the epoch (the clock of Date.now() and RouteLine.at). */
+  t: number;
+  src: string;
+  dst: string;
+  type: 'open' | 'update' | 'notification' | 'keepalive' | 'route-refresh' | 'other';
+  /** UPDATE: prefixes announced / withdrawn (classic fields and MP_REACH / MP_UNREACH). */
+  announced: string[];
+  withdrawn: string[];
+  /** UPDATE: an End-of-RIB marker (RFC 4724 §2) for this family. */
+  endOfRib?: 'ipv4' | 'ipv6';
+  /** OPEN: the graceful restart capability: Restart State (R) bit, and the F bit of each AFI/SAFI. */
+  gr?: { restarting: boolean; forwarding: boolean[] };
+  /** NOTIFICATION: `code/subcode`. */
+  notification?: string;
+}
+
+type Json = Record<string, unknown>;
+const asList = (v: unknown): Json[] => (v === undefined || v === '' ? [] : Array.isArray(v) ? v : [v]) as Json[];
+/** tshark keys prefix lists by the prefix itself ("10.244.1.0/26": {...}). */
+const prefixKeys = (v: unknown): string[] =>
+  v && typeof v === 'object' ? Object.keys(v).filter((k) => /^[0-9a-f.:]+\/\d+$/.test(k)) : [];
+const TYPES = ['other', 'open', 'update', 'notification', 'keepalive', 'route-refresh'] as const;
+
+function wireMsg(t: number, src: string, dst: string, m: Json): WireMsg {
+  const type = TYPES[Number(m['bgp.type'])] ?? 'other';
+  const out: WireMsg = { t, src, dst, type, announced: [], withdrawn: [] };
+  if (type === 'update') {
+    out.announced.push(...prefixKeys(m['bgp.update.nlri']));
+    out.withdrawn.push(...prefixKeys(m['bgp.update.withdrawn_routes']));
+    const attrs = asList((m['bgp.update.path_attributes'] as Json | undefined)?.['bgp.update.path_attribute']);
+    let unreachAfi: string | undefined;
+    for (const a of attrs) {
+      const code = a['bgp.update.path_attribute.type_code'];
+      if (code === '14') out.announced.push(...prefixKeys(a['bgp.update.path_attribute.mp_reach_nlri']));
+      if (code === '15') {
+        unreachAfi = a['bgp.update.path_attribute.mp_unreach_nlri.afi'] as string;
+        out.withdrawn.push(...prefixKeys(a['bgp.update.path_attribute.mp_unreach_nlri']));
+      }
+    }
+    if (out.announced.length === 0 && out.withdrawn.length === 0) {
+      // RFC 4724 §2: IPv4 EoR is an empty UPDATE; other families, an UPDATE with only an empty MP_UNREACH.
+      if (attrs.length === 0) out.endOfRib = 'ipv4';
+      else if (attrs.length === 1 && unreachAfi !== undefined) out.endOfRib = unreachAfi === '2' ? 'ipv6' : 'ipv4';
+    }
+  } else if (type === 'open') {
+    const param = (m['bgp.open.opt'] as Json | undefined)?.['bgp.open.opt.param'];
+    for (const p of asList(param))
+      for (const c of asList(p['bgp.cap'])) {
+        if (c['bgp.cap.type'] !== '64') continue;
+        const timers = c['bgp.cap.gr.timers_tree'] as Json | undefined;
+        out.gr = {
+          restarting: timers?.['bgp.cap.gr.timers.restart_flag'] === '1',
+          forwarding: asList(c['bgp.cap.gr.flag_tree']).map((f) => f['bgp.cap.gr.flag.pfs'] === '1'),
+        };
+      }
+  } else if (type === 'notification') {
+    const sub = Object.entries(m).find(([k]) => k.startsWith('bgp.notify.minor_error'))?.[1];
+    out.notification = `${m['bgp.notify.major_error']}/${sub ?? 0}`;
+  }
+  return out;
+}
+
+/** Decodes a libpcap file with tshark (an independent BGP decoder): every BGP message, in capture order. */
+export async function readBgpCapture(file: string): Promise<WireMsg[]> {
+  const r = await run('tshark', ['-r', file, '-Y', 'bgp', '-T', 'json', '--no-duplicate-keys'], { timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`tshark -r ${file}: ${r.stderr}`);
+  const out: WireMsg[] = [];
+  for (const pkt of JSON.parse(r.stdout || '[]') as { _source: { layers: Json } }[]) {
+    const l = pkt._source.layers;
+    const frame = l.frame as Json;
+    const ip = (l.ip ?? l.ipv6) as Json;
+    const src = (ip['ip.src'] ?? ip['ipv6.src']) as string;
+    const dst = (ip['ip.dst'] ?? ip['ipv6.dst']) as string;
+    const t = Number(frame['frame.time_epoch']) * 1000;
+    for (const m of asList(l.bgp)) out.push(wireMsg(t, src, dst, m));
+  }
+  return out;
+}
+
+/** Messages from `src` to `dst` (either may be omitted), optionally of one type, captured at or after `since`. */
+export function wire(
+  msgs: WireMsg[],
+  o: { src?: string; dst?: string; type?: WireMsg['type']; since?: number },
+): WireMsg[] {
+  return msgs.filter(
+    (m) =>
+      (o.src === undefined || m.src === o.src) &&
+      (o.dst === undefined || m.dst === o.dst) &&
+      (o.type === undefined || m.type === o.type) &&
+      m.t >= (o.since ?? 0),
+  );
+}
+
+/**
+ * Asserts what a graceful restart of the peer `peer` looked like to us, from a capture of the
+ * restart (`msgs`) and our stream since line `fromLine`:
+ * - the peer's first OPEN after `since` carried the R bit and the F bit for each of its families
+ *   (it really was a restarting speaker, RFC 4724 §4.1);
+ * - each `kept` prefix was never withdrawn from our stream (the stale route bridged the restart);
+ * - each `dropped` prefix (which the restarted peer no longer has) was withdrawn, and not before the
+ *   peer's End-of-RIB for its family (RFC 4724 §4.2: stale routes go at End-of-RIB).
+ * Returns the peer's End-of-RIB times by family.
+ */
+export function assertPeerRestarted(
+  msgs: WireMsg[],
+  o: { peer: string; since: number; lines: RouteLine[]; fromLine: number; kept: string[]; dropped: string[] },
+): Record<string, number> {
+  const open = wire(msgs, { src: o.peer, type: 'open', since: o.since })[0];
+  if (!open) throw new Error(`no OPEN from ${o.peer} in the capture`);
+  if (!open.gr?.restarting || open.gr.forwarding.length === 0 || !open.gr.forwarding.every(Boolean))
+    throw new Error(`the OPEN from ${o.peer} after its restart has no R bit / F bits: ${JSON.stringify(open.gr)}`);
+  const eor: Record<string, number> = {};
+  for (const m of wire(msgs, { src: o.peer, type: 'update', since: open.t }))
+    if (m.endOfRib && eor[m.endOfRib] === undefined) eor[m.endOfRib] = m.t;
+  const since = o.lines.slice(o.fromLine);
+  for (const p of o.kept) {
+    const w = since.find((l) => l.prefix === p && l.event === 'withdraw');
+    if (w) throw new Error(`${p} was withdrawn from our stream during the restart of ${o.peer}`);
+  }
+  for (const p of o.dropped) {
+    const w = since.find((l) => l.prefix === p && l.event === 'withdraw');
+    if (!w) throw new Error(`${p} (no longer announced by ${o.peer}) was not withdrawn`);
+    const fam = p.includes(':') ? 'ipv6' : 'ipv4';
+    const at = eor[fam];
+    if (at === undefined) throw new Error(`no ${fam} End-of-RIB from ${o.peer} after its restart`);
+    if (w.at < at)
+      throw new Error(`${p} was withdrawn ${Math.round(at - w.at)} ms before ${o.peer}'s ${fam} End-of-RIB`);
+  }
+  return eor;
 }
