@@ -14,6 +14,7 @@ export interface Clock {
   now(): number;
   /** Wall-clock milliseconds since the epoch (for records people read, e.g. allocation timestamps). */
   wallNow(): number;
+  /** Runs `fn` after `ms`; 0 (or less) means after the I/O callbacks of the current loop turn. */
   setTimer(ms: number, fn: () => void): TimerHandle;
   /** Uniform in [0, 1). Injected so backoff and jitter are deterministic in tests. */
   random(): number;
@@ -23,6 +24,17 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   wallNow: () => Date.now(),
   setTimer(ms, fn) {
+    if (ms <= 0) {
+      // "As soon as possible": after the I/O callbacks of this loop turn (setTimeout(0) would
+      // wait at least 1 ms, which a BGP withdrawal through a route reflector must not).
+      const im = setImmediate(fn);
+      return {
+        cancel: () => clearImmediate(im),
+        unref: () => {
+          im.unref();
+        },
+      };
+    }
     const t = setTimeout(fn, ms);
     return {
       cancel: () => clearTimeout(t),

@@ -22,6 +22,9 @@ import { sleep, systemClock } from '../common/clock.js';
 import { createLogger, type LogLevel } from '../common/log.js';
 import { type CtlContext, printJson, table } from './common.js';
 
+/** Route-event lines per stdout write at most. */
+const BATCH_LINES = 4096;
+
 export function registerBgp(program: Command, ctx: CtlContext): void {
   const bgp = program.command('bgp').description('run or inspect the standalone BGP speaker');
 
@@ -42,21 +45,51 @@ export function registerBgp(program: Command, ctx: CtlContext): void {
       const log = createLogger({ level, base: { component: 'petrelctl-bgp' } });
       const speaker = new Speaker(cfg.speaker, { log });
       // One write per burst, not per route: a received UPDATE can change hundreds of routes, and
-      // a write per line (synchronous when stdout is a file) costs more than the RIB work.
+      // a write per line (synchronous when stdout is a file) costs more than the RIB work. At most
+      // BATCH_LINES per write, so a peer dropping a full table does not build a 100 MB string.
       let batch: string[] = [];
+      let last: {
+        hops?: readonly string[];
+        path?: readonly number[] | undefined;
+        peer?: string | undefined;
+        event?: string;
+        family?: string;
+        head: string;
+        tail: string;
+      } = { head: '', tail: '' };
       const flushBatch = () => {
         const lines = batch;
         batch = [];
         ctx.out(lines.join('\n'));
       };
       speaker.on('route', (e) => {
-        if (batch.length === 0) queueMicrotask(flushBatch);
+        if (batch.length === 0) queueMicrotask(() => batch.length > 0 && flushBatch());
         // stdout contract: {"event":"add"|"withdraw","prefix","nextHops"} (+ detail fields).
         // Built by hand (same text as JSON.stringify of the object in this key order): one line
-        // per route, so no intermediate objects.
-        batch.push(
-          `{"event":${e.event === 'withdraw' ? '"withdraw"' : '"add"'},"prefix":${JSON.stringify(e.prefix)},"nextHops":${JSON.stringify(e.nextHops)}${e.event === 'replace' ? ',"replace":true' : ''},"family":${JSON.stringify(e.family)}${e.peer ? `,"peer":${JSON.stringify(e.peer)}` : ''}${e.asPath ? `,"asPath":[${e.asPath.join(',')}]` : ''}}`,
-        );
+        // per route, so no intermediate objects. Every string in it is an address, a prefix or
+        // a family name as the speaker writes them (no quotes or backslashes to escape).
+        // The text after the prefix is the same for every route of one received UPDATE (the
+        // speaker shares nextHops/asPath arrays between their events): built once.
+        if (
+          e.nextHops !== last.hops ||
+          e.asPath !== last.path ||
+          e.peer !== last.peer ||
+          e.event !== last.event ||
+          e.family !== last.family
+        ) {
+          const hops = e.nextHops.length === 0 ? '[]' : `["${e.nextHops.join('","')}"]`;
+          last = {
+            hops: e.nextHops,
+            path: e.asPath,
+            peer: e.peer,
+            event: e.event,
+            family: e.family,
+            head: `{"event":${e.event === 'withdraw' ? '"withdraw"' : '"add"'},"prefix":"`,
+            tail: `","nextHops":${hops}${e.event === 'replace' ? ',"replace":true' : ''},"family":"${e.family}"${e.peer ? `,"peer":"${e.peer}"` : ''}${e.asPath ? `,"asPath":[${e.asPath.join(',')}]` : ''}}`,
+          };
+        }
+        const n = batch.push(last.head + e.prefix + last.tail);
+        if (n >= BATCH_LINES) flushBatch();
       });
       for (const p of cfg.peers) speaker.addPeer(p);
       for (const a of cfg.announce) speaker.announce(a.prefix, a.options);

@@ -72,3 +72,14 @@ test('encoding rejects invalid prefixes', () => {
   assert.throws(() => enc([{ prefix: '10.0.0.0', len: 33 }], 32, false), { name: 'EncodeError' });
   assert.throws(() => enc([{ prefix: 'fd00::', len: 129 }], 128, false), { name: 'EncodeError' });
 });
+
+test('writePrefixes: a prefix with addr4 encodes exactly as its text (host bits cleared, every length)', () => {
+  for (const len of [0, 1, 7, 8, 9, 15, 16, 24, 26, 31, 32]) {
+    const text = { prefix: '203.0.113.77', len };
+    const num = { prefix: '203.0.113.77', len, addr4: 0xcb00714d };
+    const a = new Uint8Array(8);
+    const b = new Uint8Array(8);
+    assert.equal(writePrefixes([text], 32, false, a, 0, 8), writePrefixes([num], 32, false, b, 0, 8));
+    assert.deepEqual(b, a, `len ${len}`);
+  }
+});

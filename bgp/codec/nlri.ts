@@ -111,8 +111,16 @@ export function writePrefix(
   const n = (len + 7) >> 3;
   const need = (addPath ? 5 : 1) + n;
   if (pos + need > limit) return -1;
-  const ok = bits === 32 ? parseIpv4Into(p.prefix, scratch16, 0) : parseIpv6Into(p.prefix, scratch16, 0);
-  if (!ok) throw new EncodeError(`invalid ${bits === 32 ? 'IPv4' : 'IPv6'} prefix ${p.prefix}`);
+  const a4 = p.addr4;
+  if (bits === 32 && a4 !== undefined) {
+    scratch16[0] = a4 >>> 24;
+    scratch16[1] = (a4 >>> 16) & 0xff;
+    scratch16[2] = (a4 >>> 8) & 0xff;
+    scratch16[3] = a4 & 0xff;
+  } else {
+    const ok = bits === 32 ? parseIpv4Into(p.prefix, scratch16, 0) : parseIpv6Into(p.prefix, scratch16, 0);
+    if (!ok) throw new EncodeError(`invalid ${bits === 32 ? 'IPv4' : 'IPv6'} prefix ${p.prefix}`);
+  }
   if (addPath) {
     const id = p.pathId ?? 0;
     buf[pos++] = (id >>> 24) & 0xff;

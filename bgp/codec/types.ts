@@ -27,6 +27,12 @@ export interface Prefix {
   prefix: string;
   len: number;
   pathId?: number;
+  /**
+   * IPv4 only, optional: the address of `prefix` as an unsigned 32-bit number, when the caller
+   * has it (the encoder then skips parsing the text; a RIB sending one prefix to many peers
+   * parses it once). Must agree with `prefix`.
+   */
+  addr4?: number;
 }
 
 export function prefixToString(p: Prefix): string {

@@ -109,10 +109,10 @@ export class AdjRibIn {
       else {
         if (wasAccepted && (prev.attrs === checked || attrsKey(prev.attrs) === attrsKey(checked))) {
           // Same path again (route refresh, GR re-advertisement): keep the object, clear staleness.
-          delete prev.stale;
+          prev.stale = false;
           return { route: prev, replaced: false };
         }
-        const route: Route = { prefix, family, attrs: checked, peer: this.peer };
+        const route: Route = { prefix, family, attrs: checked, peer: this.peer, stale: false };
         this.rib.set(prefix, route);
         this.count(family, prev === undefined ? 1 : 0, wasAccepted ? 0 : 1);
         return { route, replaced: false };

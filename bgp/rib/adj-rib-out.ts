@@ -1,11 +1,10 @@
 /**
- * Adj-RIB-Out of one peer: the export decision for each best route (RFC 4271 §9.1.3 with iBGP
- * split horizon, RFC 4456 route reflection, well-known communities, export policy) and the
- * difference between what the peer should have and what it was sent, grouped by attributes so
- * that prefixes sharing attributes go out in one UPDATE.
+ * Adj-RIB-Out policy: the export decision for each best route and peer (RFC 4271 §9.1.3 with
+ * iBGP split horizon, RFC 4456 route reflection, well-known communities, export policy). What
+ * each peer was sent is kept in the Loc-RIB entry (LocRibEntry.sent/out) and diffed by the
+ * speaker's flush.
  */
 import { type FamilyName, WellKnownCommunity } from '../codec/index.js';
-import { attrsKey } from './attrs-key.js';
 import type { CompiledFilter } from './filter.js';
 import { parsePrefix } from './prefix.js';
 import type { PeerInfo, Route, RouteAttrs } from './types.js';
@@ -121,113 +120,4 @@ function exportAttrs(route: Route, peer: ExportPeer): RouteAttrs | undefined {
     }
   }
   return out;
-}
-
-export interface OutGroup {
-  family: FamilyName;
-  attrs: RouteAttrs;
-  prefixes: string[];
-}
-
-export interface OutWithdraw {
-  family: FamilyName;
-  prefixes: string[];
-}
-
-export { attrsKey };
-
-/**
- * The per-peer, map-based form of the sent/pending bookkeeping. The speaker no longer uses it
- * (with many peers a map entry per peer and prefix dominated time and memory): it keeps what each
- * peer was sent in the Loc-RIB entry (`LocRibEntry.out`, by peer slot) with the same semantics.
- */
-export class AdjRibOut {
-  /** prefix -> `family|attribute key` last sent. */
-  private readonly sent = new Map<string, string>();
-  private readonly pending = new Map<string, { family: FamilyName; attrs: RouteAttrs | undefined }>();
-  /** Per-family count of advertised prefixes. */
-  readonly byFamily = new Map<FamilyName, number>();
-
-  /** Prefixes the peer currently has from us. */
-  get advertised(): number {
-    return this.sent.size;
-  }
-  get pendingCount(): number {
-    return this.pending.size;
-  }
-
-  /** Sets what the peer should have for `prefix` (undefined = nothing). */
-  stage(prefix: string, family: FamilyName, attrs: RouteAttrs | undefined): void {
-    if (attrs === undefined && !this.sent.has(prefix)) {
-      this.pending.delete(prefix);
-      return;
-    }
-    const p = this.pending.get(prefix);
-    if (p !== undefined) {
-      p.family = family;
-      p.attrs = attrs;
-    } else this.pending.set(prefix, { family, attrs });
-  }
-
-  /**
-   * Takes the staged changes as UPDATE groups, one per family and attribute set (so prefixes
-   * sharing attributes are packed together); afterwards the peer is assumed to have them.
-   */
-  flush(): { announce: OutGroup[]; withdraw: OutWithdraw[] } {
-    const groups = new Map<string, OutGroup>();
-    const withdraws = new Map<FamilyName, string[]>();
-    for (const [prefix, { family, attrs }] of this.pending) {
-      if (attrs === undefined) {
-        if (this.sent.delete(prefix)) {
-          this.byFamily.set(family, (this.byFamily.get(family) ?? 1) - 1);
-          let w = withdraws.get(family);
-          if (!w) {
-            w = [];
-            withdraws.set(family, w);
-          }
-          w.push(prefix);
-        }
-        continue;
-      }
-      const key = familyKey(family, attrs);
-      const before = this.sent.get(prefix);
-      if (before === key) continue;
-      if (before === undefined) this.byFamily.set(family, (this.byFamily.get(family) ?? 0) + 1);
-      this.sent.set(prefix, key);
-      let g = groups.get(key);
-      if (!g) {
-        g = { family, attrs, prefixes: [] };
-        groups.set(key, g);
-      }
-      g.prefixes.push(prefix);
-    }
-    this.pending.clear();
-    return {
-      announce: [...groups.values()],
-      withdraw: [...withdraws].map(([family, prefixes]) => ({ family, prefixes })),
-    };
-  }
-
-  /** Forget what was sent (session down) or force a full re-send (route refresh of `family`). */
-  reset(family?: FamilyName): void {
-    if (family === undefined) {
-      this.sent.clear();
-      this.pending.clear();
-      this.byFamily.clear();
-      return;
-    }
-    const tag = `${family}|`;
-    for (const [p, k] of this.sent) if (k.startsWith(tag)) this.sent.delete(p);
-    this.byFamily.delete(family);
-  }
-}
-
-/** `family|attrsKey`, remembered per attribute object for its last family. */
-const familyKeys = new WeakMap<RouteAttrs, { family: FamilyName; key: string }>();
-function familyKey(family: FamilyName, a: RouteAttrs): string {
-  const k = familyKeys.get(a);
-  if (k !== undefined && k.family === family) return k.key;
-  const key = `${family}|${attrsKey(a)}`;
-  familyKeys.set(a, { family, key });
-  return key;
 }

@@ -114,19 +114,34 @@ export const MULTIPATH_STEPS: readonly SelectionStep[] = [
 /** Tie-breakers after it. */
 export const TIE_BREAK_STEPS: readonly SelectionStep[] = [lowestRouterId, shortestClusterList, lowestPeerAddress];
 
-export interface Selection {
-  best: Route;
-  /** The ECMP group (best first); just [best] when multipath is off. */
-  multipath: Route[];
+/**
+ * The result of the decision process for one prefix: the best route alone (one candidate, or no
+ * ECMP partner), or the ECMP group, best first (two or more). A lone route is not wrapped in an
+ * array: most prefixes have one path, and a million one-element arrays cost ~56 MB.
+ */
+export type Selection = Route | readonly Route[];
+
+/** The best path of a selection. */
+export function bestOf(s: Selection): Route {
+  return isGroup(s) ? (s[0] as Route) : s;
 }
 
+/** The ECMP group of a selection, best first. */
+export function groupOf(s: Selection): readonly Route[] {
+  return isGroup(s) ? s : [s];
+}
+
+function isGroup(s: Selection): s is readonly Route[] {
+  return Array.isArray(s);
+}
+
+/** Paths of a prefix: one route, or an array (empty when none). */
+export type Paths = Route | readonly Route[];
+
 /** Runs the decision process over the candidates of one prefix; undefined when there are none. */
-export function selectBest(candidates: readonly Route[], multipath: boolean): Selection | undefined {
-  if (candidates.length === 0) return undefined;
-  if (candidates.length === 1) {
-    const only = candidates[0] as Route;
-    return { best: only, multipath: [only] };
-  }
+export function selectBest(candidates: Paths, multipath: boolean): Selection | undefined {
+  if (!isGroup(candidates)) return candidates;
+  if (candidates.length <= 1) return candidates[0];
   let c = [...candidates];
   for (const s of MULTIPATH_STEPS) {
     if (c.length === 1) break;
@@ -138,6 +153,6 @@ export function selectBest(candidates: readonly Route[], multipath: boolean): Se
     c = s.select(c);
   }
   const best = c[0] as Route;
-  if (!multipath || group.length === 1) return { best, multipath: [best] };
-  return { best, multipath: [best, ...group.filter((r) => r !== best)] };
+  if (!multipath || group.length === 1) return best;
+  return [best, ...group.filter((r) => r !== best)];
 }

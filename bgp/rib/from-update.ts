@@ -7,15 +7,21 @@ import {
   mergeAs4Path,
   type PathAttributes,
   type Prefix,
-  prefixToString,
   SAFI,
   type UpdateMessage,
 } from '../codec/index.js';
+import { prefixKey } from './prefix.js';
 import type { RouteAttrs } from './types.js';
 
+/** The prefixes of one family in an UPDATE (one list, not an object per prefix). */
+export interface FamilyPrefixes {
+  family: FamilyName;
+  prefixes: string[];
+}
+
 export interface RibOps {
-  announce: { family: FamilyName; prefix: string }[];
-  withdraw: { family: FamilyName; prefix: string }[];
+  announce: FamilyPrefixes[];
+  withdraw: FamilyPrefixes[];
   /** Attributes shared by the announcements (per family: the next hop differs). */
   attrs: Partial<Record<FamilyName, RouteAttrs>>;
   /** Set when the UPDATE is an End-of-RIB marker (RFC 4724 §2). */
@@ -53,9 +59,11 @@ export function ribOpsFromUpdate(msg: UpdateMessage, as4: boolean, families: rea
     if (f) ops.endOfRib = f;
     return ops;
   }
-  const take = (f: FamilyName, list: readonly Prefix[], into: { family: FamilyName; prefix: string }[]) => {
-    if (!families.includes(f)) return;
-    for (const p of list) into.push({ family: f, prefix: prefixToString(p) });
+  const take = (f: FamilyName, list: readonly Prefix[], into: FamilyPrefixes[]) => {
+    if (!families.includes(f) || list.length === 0) return;
+    const prefixes = new Array<string>(list.length);
+    for (let i = 0; i < list.length; i++) prefixes[i] = prefixKey(list[i] as Prefix);
+    into.push({ family: f, prefixes });
   };
   take('ipv4-unicast', msg.withdrawn, ops.withdraw);
   const un = msg.attrs.mpUnreach;
@@ -80,10 +88,26 @@ export function ribOpsFromUpdate(msg: UpdateMessage, as4: boolean, families: rea
   return ops;
 }
 
-/** Codec form of a canonical prefix text. */
+/**
+ * Codec form of a canonical prefix text. IPv4 prefixes carry their address as a number too
+ * (`addr4`): the speaker makes one per changed prefix and sends it to every peer, so the text
+ * is parsed once, not once per peer.
+ */
 export function toPrefix(text: string): Prefix {
   const i = text.indexOf('/');
-  return { prefix: text.slice(0, i), len: Number(text.slice(i + 1)) };
+  const prefix = text.slice(0, i);
+  const len = Number(text.slice(i + 1));
+  if (prefix.includes(':')) return { prefix, len };
+  let addr = 0;
+  let octet = 0;
+  for (let k = 0; k < i; k++) {
+    const c = text.charCodeAt(k);
+    if (c === 0x2e) {
+      addr = addr * 256 + octet;
+      octet = 0;
+    } else octet = octet * 10 + (c - 0x30);
+  }
+  return { prefix, len, addr4: addr * 256 + octet };
 }
 
 function toPathAttributes(a: RouteAttrs): PathAttributes {

@@ -1,12 +1,15 @@
 /** The pure RIB: Adj-RIB-In, Loc-RIB with best-path selection and ECMP, Adj-RIB-Out with export rules. */
 export { AdjRibIn, importCheck, type LocalIdentity, type RejectReason } from './adj-rib-in.js';
-export { AdjRibOut, type ExportPeer, exportRoute, type OutGroup, type OutWithdraw } from './adj-rib-out.js';
+export { type ExportPeer, exportRoute } from './adj-rib-out.js';
 export { attrsKey } from './attrs-key.js';
 export {
   asPathLength,
+  bestOf,
+  groupOf,
   localPrefOf,
   MULTIPATH_STEPS,
   neighbourAs,
+  type Paths,
   type Selection,
   type SelectionStep,
   selectBest,
@@ -23,13 +26,14 @@ export {
 export {
   announceNlri,
   announceUpdate,
+  type FamilyPrefixes,
   type RibOps,
   ribOpsFromUpdate,
   toPrefix,
   withdrawNlri,
   withdrawUpdate,
 } from './from-update.js';
-export { type BestChange, LocRib, type LocRibEntry, nextHopsOf } from './loc-rib.js';
+export { type BestChange, hasPaths, LocRib, type LocRibEntry, NO_PATHS, nextHopsOf } from './loc-rib.js';
 export {
   canonicalPrefix,
   compareAddresses,
@@ -39,4 +43,13 @@ export {
   parsePrefix,
   prefixWithin,
 } from './prefix.js';
-export { type PeerInfo, type Route, type RouteAttrs, sourceKey } from './types.js';
+export {
+  addSlot,
+  EMPTY_SLOTS,
+  hasSlot,
+  isEmptySlots,
+  removeSlot,
+  type SlotSet,
+  slotsOf,
+} from './slot-set.js';
+export type { PeerInfo, Route, RouteAttrs } from './types.js';

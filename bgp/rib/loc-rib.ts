@@ -2,32 +2,39 @@
  * Loc-RIB: all usable paths per prefix and the selected best path / ECMP group.
  * Every mutation returns the change of the selection (if any), which drives both the Adj-RIB-Out
  * of every peer and the best-route event stream.
+ *
+ * Memory: with a single path (most prefixes) an entry is one object that points at the route,
+ * as path and as selection; path arrays (two or more paths) are replaced, never changed in
+ * place, so a selection taken earlier stays valid. What the peers were sent is a slot set and one route
+ * (see LocRibEntry.sent) instead of an array of attributes per prefix.
  */
 import type { FamilyName } from '../codec/index.js';
-import { type Selection, selectBest } from './best-path.js';
-import { type Route, type RouteAttrs, sourceKey } from './types.js';
+import { groupOf, type Paths, type Selection, selectBest } from './best-path.js';
+import { EMPTY_SLOTS, isEmptySlots, type SlotSet } from './slot-set.js';
+import type { Route } from './types.js';
 
 export interface LocRibEntry {
   prefix: string;
   family: FamilyName;
-  /** One path per source (peer address or 'local'); an array (few paths per prefix) rather than a Map. */
-  paths: Route[];
-  selection?: Selection | undefined;
+  /** One path per source: a route, or an array of them (empty: none); replaced, never mutated. */
+  paths: Paths;
+  /** The best route or ECMP group; undefined when there is no path. */
+  selection: Selection | undefined;
   /**
-   * What each peer was last sent for this prefix, by peer slot (kept by the speaker: one array per
-   * prefix instead of an entry in every peer's map). An entry whose paths are gone stays while
-   * any peer still has the prefix (until the withdrawal is sent), see prune().
+   * Adj-RIB-Out state, kept by the speaker: the best path as of the last export, and the peer
+   * slots that were sent it (each got the export of `sent` for that peer, which is a pure
+   * function of route and session). An entry whose paths are gone stays while any peer still
+   * has the prefix (until the withdrawal is sent), see prune().
    */
-  out?: (RouteAttrs | undefined)[] | undefined;
+  sent: Route | undefined;
+  out: SlotSet;
   /** Queued for the next Adj-RIB-Out sync (speaker). */
-  dirty?: boolean;
+  dirty: boolean;
 }
 
 export interface BestChange {
   /** The entry (also after its last path went: its `out` state may still need a withdrawal). */
   entry: LocRibEntry;
-  prefix: string;
-  family: FamilyName;
   kind: 'add' | 'replace' | 'remove';
   /** New selection (absent for remove). */
   selection?: Selection;
@@ -51,51 +58,60 @@ export class LocRib {
   }
 
   /** Every prefix with a selection. */
-  *selected(): IterableIterator<[string, LocRibEntry & { selection: Selection }]> {
-    for (const [p, e] of this.entries) if (e.selection) yield [p, e as LocRibEntry & { selection: Selection }];
+  *selected(): IterableIterator<LocRibEntry & { selection: Selection }> {
+    for (const e of this.entries.values()) if (e.selection) yield e as LocRibEntry & { selection: Selection };
   }
 
   /** Adds or replaces the path from `route`'s source. */
   upsert(route: Route): BestChange | undefined {
     let e = this.entries.get(route.prefix);
     if (!e) {
-      // Every field from the start: one object shape for all entries (no delete either).
+      // Every field from the start: one object shape for all entries.
       e = {
         prefix: route.prefix,
         family: route.family,
-        paths: [route],
+        paths: route,
         selection: undefined,
-        out: undefined,
+        sent: undefined,
+        out: EMPTY_SLOTS,
         dirty: false,
       };
       this.entries.set(route.prefix, e);
     } else {
-      if (e.paths.length === 0) this.empty--;
-      const i = indexOfSource(e.paths, sourceKey(route));
-      if (i >= 0) e.paths[i] = route;
-      else e.paths.push(route);
+      const paths = groupOf(e.paths);
+      if (paths.length === 0) this.empty--;
+      const i = indexOfSource(paths, route.peer?.address);
+      if (paths.length === 0 || (paths.length === 1 && i === 0)) e.paths = route;
+      else {
+        const next = paths.slice();
+        if (i >= 0) next[i] = route;
+        else next.push(route);
+        e.paths = next;
+      }
     }
-    return this.reselect(route.prefix, e);
+    return this.reselect(e);
   }
 
-  /** Removes the path from `source` (peer address or 'local'). */
-  remove(prefix: string, source: string): BestChange | undefined {
+  /** Removes the path from `source` (peer address, or undefined for this speaker's own route). */
+  remove(prefix: string, source: string | undefined): BestChange | undefined {
     const e = this.entries.get(prefix);
     if (e === undefined) return undefined;
-    const i = indexOfSource(e.paths, source);
+    const paths = groupOf(e.paths);
+    const i = indexOfSource(paths, source);
     if (i < 0) return undefined;
-    e.paths.splice(i, 1);
-    const ch = this.reselect(prefix, e);
-    if (e.paths.length === 0) {
-      if (e.out === undefined) this.entries.delete(prefix);
+    e.paths =
+      paths.length === 1 ? NO_PATHS : paths.length === 2 ? (paths[1 - i] as Route) : paths.filter((_, j) => j !== i);
+    const ch = this.reselect(e);
+    if (e.paths === NO_PATHS) {
+      if (isEmptySlots(e.out)) this.entries.delete(prefix);
       else this.empty++;
     }
     return ch;
   }
 
-  /** Drops `e` if it has no paths and nothing advertised any more. */
+  /** Drops `e` if it has no paths and no peer has it any more. */
   prune(e: LocRibEntry): void {
-    if (e.paths.length === 0 && e.out === undefined && this.entries.get(e.prefix) === e) {
+    if (e.paths === NO_PATHS && isEmptySlots(e.out) && this.entries.get(e.prefix) === e) {
       this.entries.delete(e.prefix);
       this.empty--;
     }
@@ -106,37 +122,41 @@ export class LocRib {
     return this.entries.values();
   }
 
-  private reselect(prefix: string, e: LocRibEntry): BestChange | undefined {
+  private reselect(e: LocRibEntry): BestChange | undefined {
     const previous = e.selection;
     const next = selectBest(e.paths, this.multipath);
     e.selection = next;
     if (sameSelection(previous, next)) return undefined;
-    const ch: BestChange = {
-      entry: e,
-      prefix,
-      family: e.family,
-      kind: !previous ? 'add' : !next ? 'remove' : 'replace',
-    };
+    const ch: BestChange = { entry: e, kind: !previous ? 'add' : !next ? 'remove' : 'replace' };
     if (next) ch.selection = next;
     if (previous) ch.previous = previous;
     return ch;
   }
 }
 
-function indexOfSource(paths: readonly Route[], source: string): number {
-  for (let i = 0; i < paths.length; i++) if (sourceKey(paths[i] as Route) === source) return i;
+/** The paths of an entry that has none (kept until every peer was sent the withdrawal). */
+export const NO_PATHS: readonly Route[] = Object.freeze([]);
+
+/** True when the entry has at least one path. */
+export function hasPaths(e: LocRibEntry): boolean {
+  return e.paths !== NO_PATHS;
+}
+
+function indexOfSource(paths: readonly Route[], source: string | undefined): number {
+  for (let i = 0; i < paths.length; i++) if ((paths[i] as Route).peer?.address === source) return i;
   return -1;
 }
 
 function sameSelection(a: Selection | undefined, b: Selection | undefined): boolean {
   if (a === b) return true;
-  if (!a || !b || a.best !== b.best || a.multipath.length !== b.multipath.length) return false;
-  return a.multipath.every((r, i) => r === b.multipath[i]);
+  if (!a || !b || !Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Next hops of a selection, best first, without duplicates. */
 export function nextHopsOf(s: Selection): string[] {
   const out: string[] = [];
-  for (const r of s.multipath) if (r.attrs.nextHop !== '' && !out.includes(r.attrs.nextHop)) out.push(r.attrs.nextHop);
+  for (const r of groupOf(s)) if (r.attrs.nextHop !== '' && !out.includes(r.attrs.nextHop)) out.push(r.attrs.nextHop);
   return out;
 }

@@ -1,5 +1,24 @@
 /** Prefix text helpers for the RIB (pure; no node:net). */
-import type { FamilyName } from '../codec/index.js';
+import type { FamilyName, Prefix } from '../codec/index.js';
+
+const keyChars = new Uint8Array(48);
+
+/**
+ * The RIB's key for a decoded prefix ('10.244.1.0/26'), as one flat string. Texts built by
+ * concatenation are V8 rope strings (a tree of parts, ~100 bytes for a /32); this is one
+ * sequential string of ~32 bytes, and there are a million of them in a full table.
+ */
+export function prefixKey(p: Prefix): string {
+  const a = p.prefix;
+  let n = a.length;
+  for (let i = 0; i < n; i++) keyChars[i] = a.charCodeAt(i);
+  keyChars[n++] = 0x2f; // '/'
+  const len = p.len;
+  if (len >= 100) keyChars[n++] = 0x30 + Math.floor(len / 100);
+  if (len >= 10) keyChars[n++] = 0x30 + (Math.floor(len / 10) % 10);
+  keyChars[n++] = 0x30 + (len % 10);
+  return String.fromCharCode.apply(null, keyChars.subarray(0, n) as unknown as number[]);
+}
 
 export interface ParsedPrefix {
   family: 'ipv4-unicast' | 'ipv6-unicast';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { community, WellKnownCommunity } from '../codec/index.js';
 import { AdjRibIn, importCheck } from './adj-rib-in.js';
-import { AdjRibOut, type ExportPeer, exportRoute } from './adj-rib-out.js';
+import { type ExportPeer, exportRoute } from './adj-rib-out.js';
 import {
   highestLocalPref,
   lowestMed,
@@ -16,9 +16,9 @@ import {
   shortestClusterList,
 } from './best-path.js';
 import { compileFilter, FilterConfigError } from './filter.js';
-import { announceUpdate, ribOpsFromUpdate, withdrawUpdate } from './from-update.js';
+import { announceUpdate, ribOpsFromUpdate, toPrefix, withdrawUpdate } from './from-update.js';
 import { LocRib, nextHopsOf } from './loc-rib.js';
-import { canonicalPrefix, parsePrefix } from './prefix.js';
+import { canonicalPrefix, parsePrefix, prefixKey } from './prefix.js';
 import type { PeerInfo, Route, RouteAttrs } from './types.js';
 
 const ME = { asn: 64512, routerId: '10.0.0.1', clusterId: '10.0.0.1' };
@@ -103,10 +103,9 @@ test('selectBest: full process and ECMP group of equal eBGP paths', () => {
   const b = route(ebgp('10.1.0.1', 65002, '1.1.1.1'), { asPath: seq(65002), nextHop: '10.1.0.1' });
   const c = route(ibgp('10.0.0.2'), { nextHop: '10.0.0.2', asPath: seq(65003) });
   const s = selectBest([a, b, c], true);
-  assert.equal(s?.best, b);
-  assert.deepEqual(s?.multipath, [b, a]);
+  assert.deepEqual(s, [b, a]);
   assert.deepEqual(nextHopsOf(s!), ['10.1.0.1', '10.1.0.2']);
-  assert.deepEqual(selectBest([a, b, c], false)?.multipath, [b]);
+  assert.equal(selectBest([a, b, c], false), b);
 });
 
 // ---------------------------------------------------------------- Loc-RIB
@@ -118,7 +117,7 @@ test('LocRib reports add, replace and remove of the selection', () => {
   const better = route(ibgp('10.0.0.3'), { nextHop: '10.0.0.3', localPref: 300 });
   const ch = rib.upsert(better);
   assert.equal(ch?.kind, 'replace');
-  assert.equal(ch?.selection?.best, better);
+  assert.equal(ch?.selection, better);
   assert.equal(rib.remove('10.244.1.0/26', '10.0.0.2'), undefined, 'losing path removed: no change');
   assert.equal(rib.remove('10.244.1.0/26', '10.0.0.3')?.kind, 'remove');
   assert.equal(rib.size, 0);
@@ -211,27 +210,6 @@ test('export: next-hop-self on iBGP, families limited to the negotiated ones', (
   assert.equal(exportRoute(r, exportTo(ibgp('10.0.0.2'), { families: ['ipv6-unicast'] })), undefined);
 });
 
-test('AdjRibOut groups by attributes, skips unchanged, withdraws only what was sent', () => {
-  const out = new AdjRibOut();
-  const a = attrs();
-  out.stage('10.0.1.0/24', 'ipv4-unicast', a);
-  out.stage('10.0.2.0/24', 'ipv4-unicast', a);
-  out.stage('10.0.3.0/24', 'ipv4-unicast', attrs({ med: 1 }));
-  out.stage('10.0.4.0/24', 'ipv4-unicast', undefined);
-  const f1 = out.flush();
-  assert.deepEqual(
-    f1.announce.map((g) => g.prefixes),
-    [['10.0.1.0/24', '10.0.2.0/24'], ['10.0.3.0/24']],
-  );
-  assert.deepEqual(f1.withdraw, []);
-  out.stage('10.0.1.0/24', 'ipv4-unicast', attrs());
-  out.stage('10.0.2.0/24', 'ipv4-unicast', undefined);
-  const f2 = out.flush();
-  assert.deepEqual(f2.announce, []);
-  assert.deepEqual(f2.withdraw, [{ family: 'ipv4-unicast', prefixes: ['10.0.2.0/24'] }]);
-  assert.equal(out.advertised, 2);
-});
-
 // ---------------------------------------------------------------- filters, prefixes, UPDATE conversion
 
 test('filter: exact prefix, ge/le ranges, communities, default action', () => {
@@ -264,13 +242,13 @@ test('prefixes are canonicalised (host bits cleared, RFC 5952)', () => {
 test('UPDATE -> RIB ops: classic IPv4, MP IPv6, AS4_PATH merge, End-of-RIB', () => {
   const v4 = announceUpdate('ipv4-unicast', attrs({ asPath: seq(4200000001) }), ['10.0.1.0/24']);
   const ops = ribOpsFromUpdate(v4, true, ['ipv4-unicast']);
-  assert.deepEqual(ops.announce, [{ family: 'ipv4-unicast', prefix: '10.0.1.0/24' }]);
+  assert.deepEqual(ops.announce, [{ family: 'ipv4-unicast', prefixes: ['10.0.1.0/24'] }]);
   assert.equal(ops.attrs['ipv4-unicast']?.nextHop, '10.0.0.9');
   const v6 = announceUpdate('ipv6-unicast', attrs({ nextHop: 'fd99::2' }), ['fd00:1::/64']);
   assert.equal(v6.attrs.mpReach?.nextHop, 'fd99::2');
   assert.deepEqual(ribOpsFromUpdate(v6, true, ['ipv4-unicast']).announce, [], 'family not negotiated');
   assert.deepEqual(ribOpsFromUpdate(withdrawUpdate('ipv6-unicast', ['fd00:1::/64']), true, ['ipv6-unicast']).withdraw, [
-    { family: 'ipv6-unicast', prefix: 'fd00:1::/64' },
+    { family: 'ipv6-unicast', prefixes: ['fd00:1::/64'] },
   ]);
   const twoOctet = { ...v4, attrs: { ...v4.attrs, asPath: seq(23456), as4Path: seq(4200000001) } };
   assert.deepEqual(ribOpsFromUpdate(twoOctet, false, ['ipv4-unicast']).attrs['ipv4-unicast']?.asPath, seq(4200000001));
@@ -278,4 +256,21 @@ test('UPDATE -> RIB ops: classic IPv4, MP IPv6, AS4_PATH merge, End-of-RIB', () 
     ribOpsFromUpdate({ type: 'update', withdrawn: [], attrs: {}, nlri: [] }, true, []).endOfRib,
     'ipv4-unicast',
   );
+});
+
+test('prefixKey: the canonical text of decoded prefixes, every length form', () => {
+  assert.equal(prefixKey({ prefix: '10.244.1.0', len: 26 }), '10.244.1.0/26');
+  assert.equal(prefixKey({ prefix: '0.0.0.0', len: 0 }), '0.0.0.0/0');
+  assert.equal(prefixKey({ prefix: '255.255.255.255', len: 32 }), '255.255.255.255/32');
+  assert.equal(prefixKey({ prefix: 'fd00:10:244:1::', len: 122 }), 'fd00:10:244:1::/122');
+  assert.equal(prefixKey({ prefix: '2001:db8::', len: 100 }), '2001:db8::/100');
+  const longest = '2001:db8:1234:5678:9abc:def0:1234:5678';
+  assert.equal(prefixKey({ prefix: longest, len: 128 }), `${longest}/128`);
+});
+
+test('toPrefix: IPv4 carries its address as a number, IPv6 only text', () => {
+  assert.deepEqual(toPrefix('10.244.1.0/26'), { prefix: '10.244.1.0', len: 26, addr4: 0x0af40100 });
+  assert.deepEqual(toPrefix('255.255.255.255/32'), { prefix: '255.255.255.255', len: 32, addr4: 0xffffffff });
+  assert.deepEqual(toPrefix('0.0.0.0/0'), { prefix: '0.0.0.0', len: 0, addr4: 0 });
+  assert.deepEqual(toPrefix('fd00:10:244:1::/122'), { prefix: 'fd00:10:244:1::', len: 122 });
 });

@@ -47,12 +47,10 @@ export interface Route {
   family: FamilyName;
   attrs: RouteAttrs;
   /** Undefined for routes this speaker originates. */
-  peer?: PeerInfo;
-  /** RFC 4724: kept from a restarting peer until End-of-RIB or the restart time. */
+  peer?: PeerInfo | undefined;
+  /**
+   * RFC 4724: kept from a restarting peer until End-of-RIB or the restart time. (Set to false
+   * rather than left out on routes the RIB keeps: one object shape for all of them.)
+   */
   stale?: boolean;
-}
-
-/** Key of a route's source within a Loc-RIB entry. */
-export function sourceKey(r: Route): string {
-  return r.peer ? r.peer.address : 'local';
 }

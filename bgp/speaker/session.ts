@@ -53,12 +53,16 @@ export interface SessionHooks {
   /** Every message in or out (counters) and UPDATE errors handled without a reset. */
   onMessage(dir: 'in' | 'out', msg: BgpMessage): void;
   onAttrError?(err: BgpError): void;
+  /** A batch of received messages was handled (the queue is empty or this turn's budget used). */
+  onBatchDone?(): void;
 }
 
 export interface SessionOptions {
   address: string;
   port: number;
   localAddress?: string;
+  /** eBGP without multihop: only connect while the peer is on a directly connected network. */
+  directOnly?: boolean;
   fsm: FsmConfig;
   clock: Clock;
   network: Network;
@@ -74,6 +78,8 @@ interface LiveConn {
 }
 
 const CLOSE_GRACE_MS = 2000;
+/** Bytes of received messages handled per connection and event-loop turn (see attach). */
+const TURN_BUDGET = 16 * 1024;
 const TIMER_NAMES = Object.values(TimerName);
 
 export class Session {
@@ -133,7 +139,8 @@ export class Session {
   sendEncoded(frames: readonly Buffer[], msgs: number): boolean {
     const c = this.establishedConn();
     if (!c) return false;
-    for (const f of frames) c.sock.write(f);
+    if (frames.length === 1) c.sock.write(frames[0] as Buffer);
+    else if (frames.length > 1) c.sock.write(Buffer.concat(frames as Buffer[]));
     for (let i = 0; i < msgs; i++) this.o.hooks.onMessage('out', UPDATE_MARK);
     return true;
   }
@@ -233,6 +240,16 @@ export class Session {
   private connect(): void {
     this.pending?.sock.destroy();
     const id = this.nextId++;
+    const net = this.o.network;
+    if (this.o.directOnly && net.onLink && !net.onLink(this.o.address)) {
+      // Like a failed connect: the FSM retries after its backoff (the interface may come up).
+      this.dispatch({
+        type: 'tcpFailed',
+        conn: id,
+        reason: 'peer not on a directly connected network (eBGP without multihop)',
+      });
+      return;
+    }
     const opts = {
       host: this.o.address,
       port: this.o.port,
@@ -276,14 +293,45 @@ export class Session {
     };
     sock.on('error', (err) => lost(`socket: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
     sock.on('close', () => lost('connection closed'));
-    sock.on('data', (chunk) => {
-      if (this.conns.get(id) !== c) return;
-      const { frames, error } = c.framer.push(chunk);
-      for (const f of frames) {
+    // Received messages are handled at most TURN_BUDGET bytes per connection and event-loop
+    // turn; the rest waits (socket paused) for the next turn. libuv reads up to 2 MB per socket
+    // per turn, and a full table is several seconds of work: without this, keepalives and hold
+    // timers would not run until it is all done.
+    const queue: Uint8Array[] = [];
+    let next = 0;
+    let waiting = false;
+    let framingError: BgpError | undefined;
+    const drain = () => {
+      let budget = TURN_BUDGET;
+      while (next < queue.length) {
         if (this.conns.get(id) !== c) return;
+        const f = queue[next++] as Uint8Array;
         this.onFrame(c, f);
+        budget -= f.length;
+        if (budget <= 0 && next < queue.length) {
+          this.o.hooks.onBatchDone?.();
+          waiting = true;
+          sock.pause?.();
+          this.o.clock.setTimer(0, () => {
+            waiting = false;
+            sock.resume?.();
+            drain();
+          });
+          return;
+        }
       }
-      if (error && this.conns.get(id) === c) this.dispatch({ type: 'decodeError', conn: id, error });
+      queue.length = 0;
+      next = 0;
+      this.o.hooks.onBatchDone?.();
+      if (framingError && this.conns.get(id) === c)
+        this.dispatch({ type: 'decodeError', conn: id, error: framingError });
+    };
+    sock.on('data', (chunk) => {
+      if (this.conns.get(id) !== c || framingError) return;
+      const { frames, error } = c.framer.push(chunk);
+      for (const f of frames) queue.push(f);
+      if (error) framingError = error;
+      if (!waiting) drain();
     });
   }
 

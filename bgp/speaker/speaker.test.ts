@@ -15,7 +15,7 @@ import {
 import { buildOpen } from '../fsm/index.js';
 import { announceUpdate } from '../rib/index.js';
 import { Speaker } from './speaker.js';
-import { type FakeConn, FakeNetwork } from './transport.js';
+import { type FakeConn, FakeNetwork, onLinkOf } from './transport.js';
 import type { PeerConfig, RouteEvent, SpeakerConfig } from './types.js';
 
 /** Lets microtask-delivered bytes and 0 ms timers run, `rounds` times. */
@@ -322,6 +322,99 @@ test('export filter by prefix and import filter by community', async () => {
   assert.deepEqual([b.speaker.peerStatus()[0]?.prefixesReceived, b.speaker.peerStatus()[0]?.prefixesAccepted], [2, 1]);
   await a.speaker.stop();
   await b.speaker.stop();
+});
+
+test('route reflector with 34 clients (peer slots past one 30-bit word): every change reaches each client once', async () => {
+  const clock = new ManualClock();
+  const net = new FakeNetwork();
+  const addr = (i: number) => `10.0.1.${i + 1}`;
+  const n = 34;
+  const rr = node(
+    net,
+    clock,
+    { routerId: '10.0.0.10', routeReflector: { clusterId: '1.1.1.1' } },
+    Array.from({ length: n }, (_, i) => ({ address: addr(i), asn: 64512, routeReflectorClient: true, ...fast })),
+  );
+  const clients = Array.from({ length: n }, (_, i) =>
+    node(net, clock, { routerId: addr(i) }, [{ address: '10.0.0.10', asn: 64512, ...fast }]),
+  );
+  await rr.speaker.start();
+  for (const c of clients) await c.speaker.start();
+  await settle(clock, 40);
+  const first = clients[0] as Node;
+  const last = clients[n - 1] as Node;
+  const seen = (c: Node) => c.events.map((e) => `${e.event}:${e.nextHops.join(',')}`);
+  first.speaker.announce('10.244.9.0/26');
+  await settle(clock);
+  last.speaker.announce('10.244.9.0/26', { localPref: 200 });
+  await settle(clock);
+  last.speaker.withdraw('10.244.9.0/26');
+  await settle(clock);
+  assert.deepEqual(seen(first), [], 'the originator never hears its own route');
+  // The last client had the first one's route, lost it to its own (split horizon: withdrawn
+  // towards it), and got it back.
+  assert.deepEqual(seen(last), [`add:${addr(0)}`, 'withdraw:', `add:${addr(0)}`]);
+  for (const c of clients.slice(1, n - 1))
+    assert.deepEqual(seen(c), [`add:${addr(0)}`, `replace:${addr(n - 1)}`, `replace:${addr(0)}`]);
+  const adv = rr.speaker.peerStatus().map((p) => p.prefixesAdvertised);
+  assert.deepEqual(adv, [0, ...new Array<number>(n - 1).fill(1)]);
+  await rr.speaker.stop();
+  for (const c of clients) await c.speaker.stop();
+});
+
+test('eBGP single hop: a peer off the connected networks is neither dialled nor accepted unless multihop is set', async () => {
+  const clock = new ManualClock();
+  const net = new FakeNetwork();
+  net.offLink.add('10.9.0.2').add('10.9.0.1');
+  const a = node(net, clock, { routerId: '10.9.0.1', asn: 65001 }, [{ address: '10.9.0.2', asn: 65002, ...fast }]);
+  const b = node(net, clock, { routerId: '10.9.0.2', asn: 65002 }, [{ address: '10.9.0.1', asn: 65001, ...fast }]);
+  await a.speaker.start();
+  await b.speaker.start();
+  await advance(clock, 10_000);
+  for (const n of [a, b]) {
+    const st = n.speaker.peerStatus()[0];
+    assert.notEqual(st?.state, 'Established');
+    assert.match(st?.lastError ?? '', /directly connected/);
+  }
+  assert.equal(net.conns.length, 0, 'no connection was attempted');
+  // The same pair with multihop on both sides comes up.
+  const net2 = new FakeNetwork();
+  net2.offLink.add('10.9.0.2').add('10.9.0.1');
+  const c = node(net2, clock, { routerId: '10.9.0.1', asn: 65001 }, [
+    { address: '10.9.0.2', asn: 65002, multihop: 2, ...fast },
+  ]);
+  const d = node(net2, clock, { routerId: '10.9.0.2', asn: 65002 }, [
+    { address: '10.9.0.1', asn: 65001, multihop: 2, ...fast },
+  ]);
+  await c.speaker.start();
+  await d.speaker.start();
+  await advance(clock, 3000);
+  assert.equal(c.speaker.peerStatus()[0]?.state, 'Established');
+  // Only one side with multihop: it dials, the other refuses the connection.
+  const net3 = new FakeNetwork();
+  net3.offLink.add('10.9.0.2').add('10.9.0.1');
+  const e = node(net3, clock, { routerId: '10.9.0.1', asn: 65001 }, [
+    { address: '10.9.0.2', asn: 65002, multihop: 2, ...fast },
+  ]);
+  const f = node(net3, clock, { routerId: '10.9.0.2', asn: 65002 }, [
+    { address: '10.9.0.1', asn: 65001, passive: true, ...fast },
+  ]);
+  await e.speaker.start();
+  await f.speaker.start();
+  await advance(clock, 5000);
+  assert.ok(net3.conns.length > 0, 'the multihop side dialled');
+  assert.notEqual(f.speaker.peerStatus()[0]?.state, 'Established');
+  for (const n of [a, b, c, d, e, f]) await n.speaker.stop();
+});
+
+test('onLinkOf: interface networks decide what is directly connected', () => {
+  const nets = ['10.99.0.1/24', 'fd99::1/64', 'fe80::1/64'];
+  assert.ok(onLinkOf('10.99.0.2', nets));
+  assert.ok(!onLinkOf('10.99.1.2', nets));
+  assert.ok(onLinkOf('fd99::2', nets));
+  assert.ok(onLinkOf('fe80::abcd', nets));
+  assert.ok(!onLinkOf('fd98::2', nets));
+  assert.ok(!onLinkOf('not-an-ip', nets));
 });
 
 test('ECMP: the same prefix from two eBGP peers gives two next hops', async () => {

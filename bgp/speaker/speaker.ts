@@ -3,10 +3,12 @@
  *
  * Complicating factors:
  * - Route changes are applied to the Loc-RIB at once; the changed entries are queued once (not
- *   per peer) and, after `advertisementIntervalMs` (default: the next timer tick), exported to
- *   every established peer and compared with what it was sent (kept per Loc-RIB entry as one
- *   array indexed by peer slot, instead of a map per peer), so a burst of received UPDATEs goes
- *   out as few, well-packed UPDATEs.
+ *   per peer) and exported to every established peer when the batch of received messages is
+ *   done (or after `advertisementIntervalMs`, or every FLUSH_CHUNK entries), compared with what
+ *   the peer was sent (per Loc-RIB entry: the route last exported and a set of peer slots, see
+ *   LocRibEntry), so a burst of received UPDATEs goes out as few, well-packed UPDATEs.
+ * - Received messages are handled in bounded batches per connection and event-loop turn
+ *   (session.ts), so timers keep running while a full table arrives.
  * - Graceful restart helper (RFC 4724 §4.2): when a session with GR drops without NOTIFICATION
  *   the peer's routes stay in the Loc-RIB marked stale until the restart time runs out; when it
  *   comes back, stale routes of a family go at its End-of-RIB (or after staleTimeSec), and at once
@@ -40,15 +42,20 @@ import {
 import { buildOpen, type DownReason, FAMILY_AFI_SAFI, type FsmConfig, type Negotiated, State } from '../fsm/index.js';
 import {
   AdjRibIn,
+  addSlot,
   announceNlri,
   attrsKey,
   type BestChange,
+  bestOf,
   type CompiledFilter,
   canonicalPrefix,
   compileFilter,
   type ExportPeer,
   exportRoute,
   familyOfPrefix,
+  hasPaths,
+  hasSlot,
+  isEmptySlots,
   type LocalIdentity,
   LocRib,
   type LocRibEntry,
@@ -56,6 +63,7 @@ import {
   type PeerInfo,
   type Route,
   type RouteAttrs,
+  removeSlot,
   ribOpsFromUpdate,
   type Selection,
   toPrefix,
@@ -119,6 +127,9 @@ interface PeerEntry {
 
 /** RFC 4724 §4.1 selection deferral default (FRR's `select-defer-time` default too). */
 const DEFAULT_SELECTION_DEFERRAL_SEC = 360;
+
+/** Changed Loc-RIB entries exported at once at most (see markDirty). */
+const FLUSH_CHUNK = 4096;
 
 const FAMILY_OF: Record<'ipv4' | 'ipv6', FamilyName> = { ipv4: 'ipv4-unicast', ipv6: 'ipv6-unicast' };
 
@@ -268,6 +279,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       address,
       port: cfg.port ?? 179,
       ...(cfg.localAddress ? { localAddress: cfg.localAddress } : {}),
+      directOnly: !info.isIbgp && cfg.multihop === undefined,
       fsm: this.fsmConfig(entry),
       clock: this.clock,
       network: this.network,
@@ -285,6 +297,15 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
         onDown: (r) => this.onDown(entry, r),
         onUpdate: (m) => this.onUpdate(entry, m),
         onRouteRefresh: (m) => this.onRouteRefresh(entry, m),
+        // Received changes go out when their batch is done, not a loop phase later (a single
+        // withdrawal through a reflector is then one read, one pass, one write).
+        onBatchDone: () => {
+          if (this.flushTimer && !this.config.advertisementIntervalMs) {
+            this.flushTimer.cancel();
+            this.flushTimer = undefined;
+            this.flushNow();
+          }
+        },
         onMessage: (dir, m) => this.count(entry, dir, m),
       },
     });
@@ -405,6 +426,11 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       sock.destroy();
       return;
     }
+    if (!p.info.isIbgp && p.cfg.multihop === undefined && this.network.onLink && !this.network.onLink(p.info.address)) {
+      p.log.info({}, 'connection refused: eBGP peer not on a directly connected network (configure multihop)');
+      sock.destroy();
+      return;
+    }
     p.session.accept(sock);
   }
 
@@ -433,7 +459,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
         } else throw new SpeakerError('invalid-config', `invalid community ${c}`);
       }
     }
-    const route: Route = { prefix: canon, family: familyOfPrefix(canon), attrs };
+    const route: Route = { prefix: canon, family: familyOfPrefix(canon), attrs, peer: undefined, stale: false };
     this.local.set(canon, route);
     this.apply(this.rib.upsert(route));
     this.scheduleFlush();
@@ -443,7 +469,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   withdraw(prefix: string): void {
     const canon = canonicalPrefix(prefix);
     if (!canon || !this.local.delete(canon)) return;
-    this.apply(this.rib.remove(canon, 'local'));
+    this.apply(this.rib.remove(canon, undefined));
     this.scheduleFlush();
   }
 
@@ -507,7 +533,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   private advertiseTable(p: PeerEntry): void {
     const n = p.session.negotiated;
     if (!p.exportPeer || !n) return;
-    for (const [, e] of this.rib.selected()) this.markDirty(e);
+    for (const e of this.rib.selected()) this.markDirty(e);
     this.flushNow();
     if (n.peerGracefulRestart)
       for (const f of n.families) p.session.send(endOfRib(FAMILY_AFI_SAFI[f].afi, FAMILY_AFI_SAFI[f].safi));
@@ -516,7 +542,11 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   private markDirty(e: LocRibEntry): void {
     if (e.dirty) return;
     e.dirty = true;
-    this.dirty.push(e);
+    // A full table arrives in a few event-loop turns (libuv reads up to 2 MB per socket per
+    // turn): exporting it in bounded chunks keeps what a flush holds (prefix lists, frames per
+    // peer) small and short-lived instead of hundreds of MB at once. UPDATEs stay full: a chunk
+    // still holds thousands of prefixes per attribute set.
+    if (this.dirty.push(e) >= FLUSH_CHUNK && !this.deferring) this.flushNow();
   }
 
   /** Forgets what `p` was sent (session down or new session), for all families or one. */
@@ -533,11 +563,10 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     }
     if (had === 0) return;
     for (const e of this.rib.all()) {
-      const out = e.out;
-      if (out === undefined || out[s] === undefined || (family !== undefined && e.family !== family)) continue;
-      out[s] = undefined;
-      if (e.paths.length === 0 && !out.some((x) => x !== undefined)) {
-        e.out = undefined;
+      if (!hasSlot(e.out, s) || (family !== undefined && e.family !== family)) continue;
+      e.out = removeSlot(e.out, s);
+      if (!hasPaths(e) && isEmptySlots(e.out)) {
+        e.sent = undefined;
         this.rib.prune(e);
       }
     }
@@ -570,19 +599,20 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     this.deferralTimer?.cancel();
     this.deferralTimer = undefined;
     this.log.info({ reason, prefixes: this.rib.size }, 'selection deferral over: advertising');
-    for (const [prefix, e] of this.rib.selected()) {
-      const s = visible(e.selection);
-      if (s)
+    for (const e of this.rib.selected()) {
+      const sel = visible(e.selection);
+      const best = sel && bestOf(sel);
+      if (best?.peer)
         this.emit('route', {
           event: 'add',
-          prefix,
+          prefix: e.prefix,
           family: e.family,
-          nextHops: nextHopsOf(s),
-          ...(s.best.peer ? { peer: s.best.peer.address } : {}),
-          asPath: s.best.attrs.asPath.flatMap((x) => x.asns),
+          nextHops: nextHopsOf(e.selection),
+          peer: best.peer.address,
+          asPath: best.attrs.asPath.flatMap((x) => x.asns),
         });
     }
-    for (const [, e] of this.rib.selected()) this.markDirty(e);
+    for (const e of this.rib.selected()) this.markDirty(e);
     this.flushNow();
     for (const p of this.peers.values()) {
       const n = p.session.negotiated;
@@ -660,22 +690,27 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       this.checkDeferral();
       return;
     }
+    const src = p.info.address;
+    let withdrawn = 0;
     for (const w of ops.withdraw) {
-      const r = p.rin.withdraw(w.prefix, w.family);
-      if (r) this.apply(this.rib.remove(w.prefix, p.info.address));
+      withdrawn += w.prefixes.length;
+      for (const prefix of w.prefixes) if (p.rin.withdraw(prefix, w.family)) this.apply(this.rib.remove(prefix, src));
     }
     const max = p.cfg.maxPrefixes;
+    let announced = 0;
     for (const a of ops.announce) {
-      const attrs = ops.attrs[a.family] as RouteAttrs;
-      if (max?.action === 'discard' && p.rin.accepted >= max.limit && !p.rin.get(a.prefix)) continue;
-      const res = p.rin.update(a.prefix, a.family, attrs);
-      if (res.route) this.apply(this.rib.upsert(res.route));
-      else if (res.replaced) this.apply(this.rib.remove(a.prefix, p.info.address));
-      if (res.reject) p.log.debug({ prefix: a.prefix, reason: res.reject }, 'route rejected');
+      const family = a.family;
+      const attrs = ops.attrs[family] as RouteAttrs;
+      announced += a.prefixes.length;
+      for (const prefix of a.prefixes) {
+        if (max?.action === 'discard' && p.rin.accepted >= max.limit && !p.rin.get(prefix)) continue;
+        const res = p.rin.update(prefix, family, attrs);
+        if (res.route) this.apply(this.rib.upsert(res.route));
+        else if (res.replaced) this.apply(this.rib.remove(prefix, src));
+        if (res.reject) p.log.debug({ prefix, reason: res.reject }, 'route rejected');
+      }
     }
-    if (ops.announce.length + ops.withdraw.length > 0) {
-      p.log.debug({ announced: ops.announce.length, withdrawn: ops.withdraw.length }, 'UPDATE');
-    }
+    if (announced + withdrawn > 0) p.log.debug({ announced, withdrawn }, 'UPDATE');
     if (max && p.rin.accepted > max.limit) {
       const action = max.action ?? 'cease';
       if (action === 'cease') {
@@ -706,7 +741,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   private resend(p: PeerEntry, family: FamilyName): void {
     if (!p.exportPeer) return;
     this.resetOut(p, family);
-    for (const [, e] of this.rib.selected()) if (e.family === family) this.markDirty(e);
+    for (const e of this.rib.selected()) if (e.family === family) this.markDirty(e);
   }
 
   private count(p: PeerEntry, dir: 'in' | 'out', m: BgpMessage): void {
@@ -739,24 +774,31 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     const after = visible(ch.selection);
     if (!before && !after) return;
     let ev: RouteEvent;
-    if (!after) ev = { event: 'withdraw', prefix: ch.prefix, family: ch.family, nextHops: [] };
+    const e = ch.entry;
+    if (!after) ev = { event: 'withdraw', prefix: e.prefix, family: e.family, nextHops: NO_HOPS };
     else {
-      ev = { event: before ? 'replace' : 'add', prefix: ch.prefix, family: ch.family, nextHops: nextHopsOf(after) };
-      if (after.best.peer) ev.peer = after.best.peer.address;
-      ev.asPath = this.flatAsPath(after.best.attrs);
+      const best = bestOf(after);
+      this.pathOf(best.attrs);
+      const nextHops = after === best ? this.lastHops : nextHopsOf(after);
+      ev = { event: before ? 'replace' : 'add', prefix: e.prefix, family: e.family, nextHops };
+      if (best.peer) ev.peer = best.peer.address;
+      ev.asPath = this.lastPath;
     }
     this.emit('route', ev);
   }
 
-  /** The AS numbers of a path, flattened; the last result is kept (the prefixes of one UPDATE share it). */
+  /**
+   * The flattened AS path and the next hops of a lone best route, for the last attribute object
+   * seen: the prefixes of one UPDATE share it, so their events share these (read-only) arrays.
+   */
   private lastPathAttrs?: RouteAttrs;
-  private lastPath: number[] = [];
-  private flatAsPath(a: RouteAttrs): number[] {
-    if (a !== this.lastPathAttrs) {
-      this.lastPathAttrs = a;
-      this.lastPath = a.asPath.flatMap((s) => s.asns);
-    }
-    return this.lastPath.slice();
+  private lastPath: readonly number[] = [];
+  private lastHops: readonly string[] = NO_HOPS;
+  private pathOf(a: RouteAttrs): void {
+    if (a === this.lastPathAttrs) return;
+    this.lastPathAttrs = a;
+    this.lastPath = Object.freeze(a.asPath.flatMap((s) => s.asns));
+    this.lastHops = a.nextHop === '' ? NO_HOPS : Object.freeze([a.nextHop]);
   }
 
   private scheduleFlush(): void {
@@ -800,19 +842,23 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       lastGroupAttrs.push(undefined);
       lastGroup.push(undefined);
     }
-    const width = this.slots.length;
+    // Advertised-prefix counts per peer and family, applied once at the end (sessions carry
+    // only the unicast families: see FAMILY_OF).
+    const delta4 = new Int32Array(n);
+    const delta6 = new Int32Array(n);
     for (const e of list) {
       e.dirty = false;
-      const best = e.selection?.best;
-      let out = e.out;
+      const v6 = e.family === 'ipv6-unicast';
+      const best = e.selection && bestOf(e.selection);
+      const sent = e.sent;
       // Codec form of the prefix, made once for all peers.
       let nlri: Prefix | undefined;
       for (let i = 0; i < n; i++) {
         const p = peers[i] as PeerEntry;
         const s = p.slot;
+        const ep = p.exportPeer as ExportPeer;
         let next: RouteAttrs | undefined;
         if (best !== undefined) {
-          const ep = p.exportPeer as ExportPeer;
           if (
             best.attrs === lastAttrs[i] &&
             best.peer === lastSrc[i] &&
@@ -828,12 +874,13 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
             lastOut[i] = next;
           }
         }
-        const prev = out === undefined ? undefined : out[s];
-        if (next === prev) continue;
+        // The peer has the export of `sent` when its slot is in `out` (see LocRibEntry).
+        const had = hasSlot(e.out, s);
         if (next === undefined) {
-          (out as (RouteAttrs | undefined)[])[s] = undefined;
-          p.advertised--;
-          p.advertisedByFamily.set(e.family, (p.advertisedByFamily.get(e.family) ?? 1) - 1);
+          if (!had) continue;
+          e.out = removeSlot(e.out, s);
+          const d = v6 ? delta6 : delta4;
+          d[i] = (d[i] as number) - 1;
           const w = withdraws[i] as Map<FamilyName, Prefix[]>;
           let l = w.get(e.family);
           if (l === undefined) {
@@ -844,16 +891,14 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
           l.push(nlri);
           continue;
         }
-        if (out === undefined) {
-          out = new Array<RouteAttrs | undefined>(width);
-          e.out = out;
-        }
-        out[s] = next;
-        if (prev !== undefined) {
-          if (attrsKey(prev) === attrsKey(next)) continue;
+        if (had) {
+          if (best === sent) continue;
+          const prev = exportRoute(sent as Route, ep);
+          if (prev === next || (prev !== undefined && attrsKey(prev) === attrsKey(next))) continue;
         } else {
-          p.advertised++;
-          p.advertisedByFamily.set(e.family, (p.advertisedByFamily.get(e.family) ?? 0) + 1);
+          e.out = addSlot(e.out, s);
+          const d = v6 ? delta6 : delta4;
+          d[i] = (d[i] as number) + 1;
         }
         let l = next === lastGroupAttrs[i] ? lastGroup[i] : undefined;
         if (l === undefined) {
@@ -869,18 +914,21 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
         nlri ??= toPrefix(e.prefix);
         l.prefixes.push(nlri);
       }
-      if (best === undefined && out !== undefined && !out.some((x) => x !== undefined)) {
-        e.out = undefined;
-        this.rib.prune(e);
-      }
+      e.sent = best;
+      if (best === undefined && isEmptySlots(e.out)) this.rib.prune(e);
     }
     for (let i = 0; i < n; i++) {
       const p = peers[i] as PeerEntry;
+      const d4 = delta4[i] as number;
+      const d6 = delta6[i] as number;
+      p.advertised += d4 + d6;
+      if (d4 !== 0) p.advertisedByFamily.set('ipv4-unicast', (p.advertisedByFamily.get('ipv4-unicast') ?? 0) + d4);
+      if (d6 !== 0) p.advertisedByFamily.set('ipv6-unicast', (p.advertisedByFamily.get('ipv6-unicast') ?? 0) + d6);
       const ctx = p.session.ctx;
-      for (const [family, prefixes] of withdraws[i] as Map<FamilyName, Prefix[]>) {
-        const frames = packUpdates(withdrawNlri(family, prefixes), ctx);
-        p.session.sendEncoded(frames, frames.length);
-      }
+      // One write per peer and flush: a burst becomes one (or a few) TCP segments per peer.
+      const frames: Buffer[] = [];
+      for (const [family, prefixes] of withdraws[i] as Map<FamilyName, Prefix[]>)
+        for (const f of packUpdates(withdrawNlri(family, prefixes), ctx)) frames.push(f);
       // Distinct attribute objects with equal contents go out together.
       const byKey = new Map<string, { family: FamilyName; attrs: RouteAttrs; prefixes: Prefix[] }>();
       for (const [attrs, g] of groups[i] as Map<RouteAttrs, { family: FamilyName; prefixes: Prefix[] }>) {
@@ -889,10 +937,9 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
         if (have === undefined) byKey.set(k, { family: g.family, attrs, prefixes: g.prefixes });
         else for (const x of g.prefixes) have.prefixes.push(x);
       }
-      for (const g of byKey.values()) {
-        const frames = packUpdates(announceNlri(g.family, g.attrs, g.prefixes), ctx);
-        p.session.sendEncoded(frames, frames.length);
-      }
+      for (const g of byKey.values())
+        for (const f of packUpdates(announceNlri(g.family, g.attrs, g.prefixes), ctx)) frames.push(f);
+      if (frames.length > 0) p.session.sendEncoded(frames, frames.length);
     }
   }
 
@@ -915,10 +962,10 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       local: boolean;
       stale: boolean;
     }[] = [];
-    for (const [prefix, e] of this.rib.selected()) {
-      const b = e.selection.best;
+    for (const e of this.rib.selected()) {
+      const b = bestOf(e.selection);
       out.push({
-        prefix,
+        prefix: e.prefix,
         family: e.family,
         nextHops: nextHopsOf(e.selection),
         ...(b.peer ? { peer: b.peer.address } : {}),
@@ -997,6 +1044,9 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   }
 }
 
+/** The selection if it is a learned route (our own routes are not route events). */
+const NO_HOPS: readonly string[] = Object.freeze([]);
+
 function visible(s: Selection | undefined): Selection | undefined {
-  return s?.best.peer ? s : undefined;
+  return s && bestOf(s).peer ? s : undefined;
 }

@@ -4,6 +4,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { createServer, Socket } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { parsePrefix, prefixWithin } from '../rib/prefix.js';
 
 /** The subset of net.Socket the session driver uses. Events: 'connect', 'data', 'close', 'error'. */
 export interface Conn {
@@ -15,6 +17,9 @@ export interface Conn {
   end(): void;
   /** Close at once. */
   destroy(): void;
+  /** Stop / restart delivering 'data' (flow control; the in-memory fake has neither). */
+  pause?(): void;
+  resume?(): void;
   on(event: 'connect', fn: () => void): this;
   on(event: 'data', fn: (chunk: Buffer) => void): this;
   on(event: 'close', fn: () => void): this;
@@ -36,6 +41,22 @@ export interface ListenHandle {
 export interface Network {
   connect(o: ConnectOptions): Conn;
   listen(host: string, port: number, onConn: (c: Conn) => void): Promise<ListenHandle>;
+  /**
+   * Is `address` on a directly connected network (in the subnet of a local interface address)?
+   * eBGP peers without multihop must be (BIRD's `direct`, FRR's connected check). Absent: yes.
+   */
+  onLink?(address: string): boolean;
+}
+
+/** True when `address` lies in one of the interface networks (CIDR texts). */
+export function onLinkOf(address: string, networks: readonly string[]): boolean {
+  const host = parsePrefix(`${address}/${address.includes(':') ? 128 : 32}`);
+  if (!host) return false;
+  for (const n of networks) {
+    const net = parsePrefix(n);
+    if (net && prefixWithin(host, net)) return true;
+  }
+  return false;
 }
 
 /** IPv4-mapped IPv6 ('::ffff:10.0.0.1') as plain IPv4 text. */
@@ -66,6 +87,11 @@ export const tcpNetwork: Network = {
         });
       });
     });
+  },
+  onLink(address) {
+    const nets: string[] = [];
+    for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) if (i.cidr) nets.push(i.cidr);
+    return onLinkOf(unmapAddress(address) as string, nets);
   },
 };
 
@@ -115,6 +141,8 @@ export class FakeNetwork implements Network {
   private readonly listeners = new Map<string, (c: Conn) => void>();
   readonly refuse = new Set<string>();
   readonly blackhole = new Set<string>();
+  /** Addresses that are not on a directly connected network (for the eBGP single-hop check). */
+  readonly offLink = new Set<string>();
   /** All connections made, for tests that cut them. */
   readonly conns: FakeConn[] = [];
   private ephemeral = 40000;
@@ -124,6 +152,7 @@ export class FakeNetwork implements Network {
     return {
       connect: (o) => this.connectFrom(o.localAddress ?? self, o),
       listen: (host, port, onConn) => this.listen(host === '0.0.0.0' || host === '::' ? self : host, port, onConn),
+      onLink: (address) => !this.offLink.has(address),
     };
   }
 

@@ -29,7 +29,11 @@ export interface PeerConfig {
   idleHoldMaxSec?: number;
   /** Source address of our connections (and our next hop on this session). */
   localAddress?: string;
-  /** eBGP multihop TTL: informational, Node sockets use the system TTL (64), which allows multihop. */
+  /**
+   * eBGP multihop: without it an eBGP peer must be on a directly connected network (we neither
+   * connect to nor accept it otherwise). The number is the TTL peers should allow; our packets
+   * carry the system TTL (64: Node cannot set a TCP socket's TTL), so TTL 1 is not enforced.
+   */
   multihop?: number;
   routeReflectorClient?: boolean;
   nextHopSelf?: boolean;
@@ -86,11 +90,12 @@ export interface RouteEvent {
   event: 'add' | 'replace' | 'withdraw';
   prefix: string;
   family: FamilyName;
-  /** ECMP next hops, best first (empty for withdraw). */
-  nextHops: string[];
+  /** ECMP next hops, best first (empty for withdraw). Shared between events: read-only. */
+  nextHops: readonly string[];
   /** Peer of the best path. */
   peer?: string;
-  asPath?: number[];
+  /** Shared between events: read-only. */
+  asPath?: readonly number[];
 }
 
 export interface FamilyCounts {
