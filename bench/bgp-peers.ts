@@ -12,8 +12,10 @@
  *   prefixes are walked directly (RFC 4271 §4.3 layout) so the monitor stays cheap at 1M prefixes.
  *   Used as the sink too (the tester sending straight to it, no DUT): the generator's ceiling.
  *
- * Both print one JSON line per event on stdout with `t` = performance.timeOrigin + now() (ms),
- * comparable across processes on one host.
+ * Both print one JSON line per event on stdout with `t` = CLOCK_MONOTONIC in ms (process.hrtime),
+ * one clock for every process on the host. (performance.timeOrigin + now() is not: each
+ * process fixes its own origin from the wall clock at start, which put a random offset of up to
+ * a millisecond between tester and monitor into the sub-millisecond reflector figures.)
  */
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -36,7 +38,7 @@ import { buildOpen } from '../bgp/fsm/index.js';
 export const PREFIX_BASE = 0x14000000;
 const HOLD_TIME_SEC = 180;
 
-export const now = (): number => performance.timeOrigin + performance.now();
+export const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 const emit = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ...o, t: now() })}\n`);
 
 export function prefixOf(index: number): Prefix {

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // One esbuild bundle per executable, written to bin/ (STYLE §9). Each bundle is a CommonJS file
-// with a node shebang, run with source maps. Entries whose source does not exist yet are skipped.
+// with a node shebang and a linked source map beside it. The shebang does not turn source maps
+// on: Node then parses the whole map at start (petrelctl's: +21 MB RSS for a long-running BGP
+// speaker); run `node --enable-source-maps bin/NAME` for mapped stack traces. Entries whose
+// source does not exist yet are skipped.
 import { chmodSync, cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -47,7 +50,7 @@ for (const [name, entry] of Object.entries(ENTRIES)) {
     sourcemap: 'linked',
     minify: false,
     legalComments: 'none',
-    banner: { js: '#!/usr/bin/env -S node --enable-source-maps' },
+    banner: { js: '#!/usr/bin/env -S node' },
     outfile,
     plugins: [etcdProtoPlugin],
     logLevel: 'warning',
