@@ -6,9 +6,11 @@
  * Config builders cover what the interop tests need (eBGP/iBGP, IPv4/IPv6 channels, ADD-PATH,
  * static routes to export); pass raw config text for anything else.
  */
+
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ExecResult, Netns } from './netns.js';
 import type { Daemon } from './process.js';
 import { waitFor } from './process.js';
@@ -256,12 +258,18 @@ export interface Capture extends Peer {
 export async function startCapture(ns: Netns, iface: string, filter = 'tcp port 179'): Promise<Capture> {
   const dir = tempDir('pcap');
   const file = join(dir, 'bgp.pcap');
-  const daemon = ns.spawn('tshark', ['-q', '-i', iface, '-F', 'pcap', '-w', file, '-f', filter]);
+  // -B: a 16 MiB kernel buffer, so a busy machine does not drop packets (a gap stops tshark
+  // from reassembling the BGP stream after it).
+  const daemon = ns.spawn('tshark', ['-q', '-B', '16', '-i', iface, '-F', 'pcap', '-w', file, '-f', filter]);
   let finished = false;
   const finish = async () => {
     if (!finished) {
       finished = true;
-      await daemon.stop(3000);
+      // Packets still in the kernel's capture buffer when dumpcap stops are lost, and the last
+      // ones are what the tests look at (an UPDATE sent a few ms before): let it drain first.
+      // SIGTERM then makes tshark stop dumpcap and flush the file; do not kill it early.
+      await delay(1000);
+      await daemon.stop(15_000);
     }
     return file;
   };

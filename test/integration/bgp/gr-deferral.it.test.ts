@@ -45,6 +45,14 @@ const G6 = 'fd55:2::/64';
 const G4_NEW = '10.55.22.0/24';
 const DEFERRAL_SEC = 6;
 
+/** Message counts by direction and type, for failure messages. */
+function summary(msgs: WireMsg[], since: number): string {
+  const n = new Map<string, number>();
+  for (const m of msgs)
+    if (m.t >= since) n.set(`${m.src}>${m.dst} ${m.type}`, (n.get(`${m.src}>${m.dst} ${m.type}`) ?? 0) + 1);
+  return [...n].map(([k, v]) => `${k} x${v}`).join(', ') || 'empty';
+}
+
 function ourConfig(o: { restarting?: boolean; selectionDeferralSec?: number; announce?: string[] } = {}): PetrelConfig {
   const peer = (address: string, asn: number) => ({
     address,
@@ -265,7 +273,7 @@ describe('RFC 4724 selection deferral: restarting between BIRD 2 and GoBGP', {
       const birdDone = bothEndOfRibs(msgs, BIRD, since);
       const toBird = wire(msgs, { src: US, dst: BIRD, type: 'update', since });
       const first = toBird[0];
-      assert.ok(first, 'UPDATEs to BIRD');
+      assert.ok(first, `UPDATEs to BIRD; the capture since the start: ${summary(msgs, since)}`);
       assert.ok(
         first.t >= since + DEFERRAL_SEC * 1000,
         `first UPDATE to BIRD ${Math.round(first.t - since)} ms after the start, before the deferral timer`,
