@@ -16,6 +16,7 @@ import { waitFor } from '../../helpers/process.js';
 import {
   assertPeerRestarted,
   BIRD16,
+  holdTimerExpiry,
   type Petrel,
   type PetrelConfig,
   readBgpCapture,
@@ -171,16 +172,7 @@ for (const mode of ['iBGP (Calico mesh)', 'eBGP (4-octet AS)'] as const) {
     });
 
     onlyIbgp('hold timer expiry tears both sessions down and withdraws', async () => {
-      await topo.theirs.ip('link', 'set', 'veth-them', 'down');
-      try {
-        await us.waitRoute(THEIR4, false, 15_000);
-        await us.waitRoute(THEIR6, false, 15_000);
-        assert.equal((await us.status()).peers[0]?.lastError, 'hold timer expired');
-      } finally {
-        await topo.theirs.ip('link', 'set', 'veth-them', 'up');
-      }
-      await us.waitRoute(THEIR4, true, 30_000);
-      await us.waitRoute(THEIR6, true, 30_000);
+      await holdTimerExpiry(topo, us, [THEIR4, THEIR6]);
     });
 
     onlyIbgp(

@@ -19,6 +19,7 @@ import type { Netns } from '../../helpers/netns.js';
 import { type Daemon, waitFor } from '../../helpers/process.js';
 import {
   assertPeerRestarted,
+  holdTimerExpiry,
   type Petrel,
   type PetrelConfig,
   readBgpCapture,
@@ -231,14 +232,7 @@ for (const mode of ['eBGP (4-octet AS)', 'iBGP'] as const) {
     });
 
     onlyEbgp('hold timer expiry tears the session down and withdraws', async () => {
-      await topo.theirs.ip('link', 'set', 'veth-them', 'down');
-      try {
-        await us.waitRoute(THEIR6, false, 15_000);
-        assert.equal((await us.status()).peers[0]?.lastError, 'hold timer expired');
-      } finally {
-        await topo.theirs.ip('link', 'set', 'veth-them', 'up');
-      }
-      await us.waitRoute(THEIR6, true, 30_000);
+      await holdTimerExpiry(topo, us, [THEIR6]);
     });
 
     onlyEbgp(

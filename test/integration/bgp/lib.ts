@@ -6,6 +6,7 @@
  * messages (for ordering assertions: End-of-RIB, the R bit, what was sent when). Nothing touches
  * the root namespace; everything started is stopped by PID.
  */
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -438,4 +439,27 @@ export function assertPeerRestarted(
       throw new Error(`${p} was withdrawn ${Math.round(at - w.at)} ms before ${o.peer}'s ${fam} End-of-RIB`);
   }
   return eor;
+}
+
+/**
+ * Hold timer expiry on the two-node topology: the peer's link goes down (no FIN, no
+ * NOTIFICATION), so only our hold timer can end the session; its routes must be withdrawn and
+ * come back when the link does. Returns our status while the link was down.
+ */
+export async function holdTimerExpiry(
+  topo: Topo,
+  us: Petrel,
+  theirs: readonly string[],
+): Promise<import('../../../bgp/index.js').PeerStatus | undefined> {
+  await topo.theirs.ip('link', 'set', 'veth-them', 'down');
+  let st: import('../../../bgp/index.js').PeerStatus | undefined;
+  try {
+    for (const p of theirs) await us.waitRoute(p, false, 15_000);
+    st = (await us.status()).peers[0];
+    assert.equal(st?.lastError, 'hold timer expired');
+  } finally {
+    await topo.theirs.ip('link', 'set', 'veth-them', 'up');
+  }
+  for (const p of theirs) await us.waitRoute(p, true, 30_000);
+  return st;
 }
