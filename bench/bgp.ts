@@ -23,7 +23,8 @@
  * Targets (issue 4): Petrel faster than GoBGP, within 2x of BIRD's time and 5x of its memory.
  *   node dist/bench/bgp.js [--quick] [--dut petrel,bird,gobgp] [--workloads 10x10000,10x100000]
  * Prints tables; writes bench/results/bgp.json. PETREL_BENCH_NODE_ARGS adds Node flags to the
- * Petrel process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * Petrel process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); PETREL_BENCH_LOG=FILE appends every
+ * Petrel run's stderr there (kept after the run).
  */
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -122,9 +122,20 @@ export class Session {
 
   /** A connection from the peer's address arrived on the listener. */
   accept(sock: Conn): void {
+    if (this.offLink()) {
+      this.o.log.info({}, 'connection refused: eBGP peer not on a directly connected network (configure multihop)');
+      sock.destroy();
+      return;
+    }
     const id = this.nextId++;
     this.attach(id, sock);
     this.dispatch({ type: 'tcpAccepted', conn: id });
+  }
+
+  /** An eBGP single-hop peer that is not on a directly connected network (now). */
+  private offLink(): boolean {
+    const net = this.o.network;
+    return this.o.directOnly === true && net.onLink !== undefined && !net.onLink(this.o.address);
   }
 
   /** Sends a message on the established connection (UPDATE, ROUTE-REFRESH); false if not established. */
@@ -240,8 +251,7 @@ export class Session {
   private connect(): void {
     this.pending?.sock.destroy();
     const id = this.nextId++;
-    const net = this.o.network;
-    if (this.o.directOnly && net.onLink && !net.onLink(this.o.address)) {
+    if (this.offLink()) {
       // Like a failed connect: the FSM retries after its backoff (the interface may come up).
       this.dispatch({
         type: 'tcpFailed',

@@ -426,11 +426,6 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       sock.destroy();
       return;
     }
-    if (!p.info.isIbgp && p.cfg.multihop === undefined && this.network.onLink && !this.network.onLink(p.info.address)) {
-      p.log.info({}, 'connection refused: eBGP peer not on a directly connected network (configure multihop)');
-      sock.destroy();
-      return;
-    }
     p.session.accept(sock);
   }
 
@@ -601,18 +596,9 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     this.log.info({ reason, prefixes: this.rib.size }, 'selection deferral over: advertising');
     for (const e of this.rib.selected()) {
       const sel = visible(e.selection);
-      const best = sel && bestOf(sel);
-      if (best?.peer)
-        this.emit('route', {
-          event: 'add',
-          prefix: e.prefix,
-          family: e.family,
-          nextHops: nextHopsOf(e.selection),
-          peer: best.peer.address,
-          asPath: best.attrs.asPath.flatMap((x) => x.asns),
-        });
+      if (sel) this.emit('route', this.selectedEvent('add', e, sel));
+      this.markDirty(e);
     }
-    for (const e of this.rib.selected()) this.markDirty(e);
     this.flushNow();
     for (const p of this.peers.values()) {
       const n = p.session.negotiated;
@@ -773,18 +759,23 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     const before = visible(ch.previous);
     const after = visible(ch.selection);
     if (!before && !after) return;
-    let ev: RouteEvent;
     const e = ch.entry;
-    if (!after) ev = { event: 'withdraw', prefix: e.prefix, family: e.family, nextHops: NO_HOPS };
-    else {
-      const best = bestOf(after);
-      this.pathOf(best.attrs);
-      const nextHops = after === best ? this.lastHops : nextHopsOf(after);
-      ev = { event: before ? 'replace' : 'add', prefix: e.prefix, family: e.family, nextHops };
-      if (best.peer) ev.peer = best.peer.address;
-      ev.asPath = this.lastPath;
-    }
-    this.emit('route', ev);
+    this.emit(
+      'route',
+      after
+        ? this.selectedEvent(before ? 'replace' : 'add', e, after)
+        : { event: 'withdraw', prefix: e.prefix, family: e.family, nextHops: NO_HOPS },
+    );
+  }
+
+  /** The route event for a learned selection. */
+  private selectedEvent(event: 'add' | 'replace', e: LocRibEntry, sel: Selection): RouteEvent {
+    const best = bestOf(sel);
+    this.pathOf(best.attrs);
+    const nextHops = sel === best ? this.lastHops : nextHopsOf(sel);
+    const ev: RouteEvent = { event, prefix: e.prefix, family: e.family, nextHops, asPath: this.lastPath };
+    if (best.peer) ev.peer = best.peer.address;
+    return ev;
   }
 
   /**

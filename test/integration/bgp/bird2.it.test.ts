@@ -8,17 +8,16 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type BirdPeer, startBird, startCapture } from '../../helpers/bgp-peers.js';
+import { type BirdPeer, startBird } from '../../helpers/bgp-peers.js';
 import { needs } from '../../helpers/needs.js';
 import { waitFor } from '../../helpers/process.js';
 import {
-  assertPeerRestarted,
   bird2Config,
   holdTimerExpiry,
   httpGet,
   type Petrel,
   type PetrelConfig,
-  readBgpCapture,
+  peerRestartsGracefully,
   startPetrel,
   type Topo,
   twoNodes,
@@ -158,33 +157,15 @@ describe('BIRD 2, eBGP with a 4-octet AS', { skip }, () => {
   test('BIRD restarts gracefully (kill -9, bird -R): its routes stay until its End-of-RIB, which drops the one it no longer has', {
     skip: needs('tshark'),
   }, async () => {
-    await us.waitRoute(THEIR4_GONE);
-    const cap = await startCapture(topo.ours, 'veth-us');
-    try {
-      const fromLine = us.lines.length;
-      const since = Date.now();
-      bird.daemon.proc.kill('SIGKILL');
-      await waitFor('session down', async () => (await us.status()).peers[0]?.state !== 'Established', 10_000);
-      const st = (await us.status()).peers[0];
-      assert.equal(st?.staleRoutes, 3, `routes kept as stale: ${JSON.stringify(st)}`);
-      for (const p of [THEIR4, THEIR4_GONE, THEIR6]) assert.ok(us.routes().has(p), `${p} still in our stream`);
-      await bird.stop();
-      bird = await startBird(topo.theirs, birdConf([THEIR4]), ['-R']); // -R: graceful restart recovery
-      await waitFor('re-established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
-      await us.waitRoute(THEIR4_GONE, false, 20_000);
-      await waitFor('stale routes refreshed', async () => (await us.status()).peers[0]?.staleRoutes === 0, 20_000);
-      assertPeerRestarted(await readBgpCapture(await cap.finish()), {
-        peer: '10.99.0.2',
-        since,
-        lines: us.lines,
-        fromLine,
-        kept: [THEIR4, THEIR6],
-        dropped: [THEIR4_GONE],
-      });
-      assert.ok(us.routes().has(THEIR4) && us.routes().has(THEIR6));
-    } finally {
-      await cap.stop();
-    }
+    await peerRestartsGracefully(topo, us, {
+      kept: [THEIR4, THEIR6],
+      dropped: [THEIR4_GONE],
+      crash: () => bird.daemon.proc.kill('SIGKILL'),
+      restart: async () => {
+        await bird.stop();
+        bird = await startBird(topo.theirs, birdConf([THEIR4]), ['-R']); // -R: graceful restart recovery
+      },
+    });
   });
 
   test('hold timer expiry tears the session down and withdraws', async () => {

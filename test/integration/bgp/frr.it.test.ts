@@ -13,16 +13,14 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startCapture } from '../../helpers/bgp-peers.js';
 import { needs } from '../../helpers/needs.js';
 import type { Netns } from '../../helpers/netns.js';
 import { type Daemon, waitFor } from '../../helpers/process.js';
 import {
-  assertPeerRestarted,
   holdTimerExpiry,
   type Petrel,
   type PetrelConfig,
-  readBgpCapture,
+  peerRestartsGracefully,
   startPetrel,
   type Topo,
   tempConfig,
@@ -241,32 +239,12 @@ for (const mode of ['eBGP (4-octet AS)', 'iBGP'] as const) {
         skip: needs('tshark'),
       },
       async () => {
-        await us.waitRoute(THEIR4_GONE);
-        const cap = await startCapture(topo.ours, 'veth-us');
-        try {
-          const fromLine = us.lines.length;
-          const since = Date.now();
-          await frr.killBgpd();
-          await waitFor('session down', async () => (await us.status()).peers[0]?.state !== 'Established', 10_000);
-          const st = (await us.status()).peers[0];
-          assert.equal(st?.staleRoutes, 3, `routes kept as stale: ${JSON.stringify(st)}`);
-          for (const p of [THEIR4, THEIR4_GONE, THEIR6]) assert.ok(us.routes().has(p), `${p} still in our stream`);
-          await frr.startBgpd([THEIR4]);
-          await waitFor('re-established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
-          await us.waitRoute(THEIR4_GONE, false, 20_000);
-          await waitFor('stale routes refreshed', async () => (await us.status()).peers[0]?.staleRoutes === 0, 20_000);
-          assertPeerRestarted(await readBgpCapture(await cap.finish()), {
-            peer: '10.99.0.2',
-            since,
-            lines: us.lines,
-            fromLine,
-            kept: [THEIR4, THEIR6],
-            dropped: [THEIR4_GONE],
-          });
-          assert.ok(us.routes().has(THEIR4) && us.routes().has(THEIR6));
-        } finally {
-          await cap.stop();
-        }
+        await peerRestartsGracefully(topo, us, {
+          kept: [THEIR4, THEIR6],
+          dropped: [THEIR4_GONE],
+          crash: () => frr.killBgpd(),
+          restart: () => frr.startBgpd([THEIR4]),
+        });
       },
     );
 

@@ -13,16 +13,15 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type GobgpPeer, startCapture, startGobgp } from '../../helpers/bgp-peers.js';
+import { type GobgpPeer, startGobgp } from '../../helpers/bgp-peers.js';
 import { needs } from '../../helpers/needs.js';
 import { waitFor } from '../../helpers/process.js';
 import {
-  assertPeerRestarted,
   gobgpConfigFor,
   holdTimerExpiry,
   type Petrel,
   type PetrelConfig,
-  readBgpCapture,
+  peerRestartsGracefully,
   startPetrel,
   type Topo,
   twoNodes,
@@ -157,38 +156,20 @@ for (const mode of ['eBGP (4-octet AS)', 'iBGP'] as const) {
         skip: needs('tshark'),
       },
       async () => {
-        await us.waitRoute(THEIR4_GONE);
-        const cap = await startCapture(topo.ours, 'veth-us');
-        try {
-          const fromLine = us.lines.length;
-          const since = Date.now();
-          gobgp.daemon.proc.kill('SIGKILL');
-          await waitFor('session down', async () => (await us.status()).peers[0]?.state !== 'Established', 10_000);
-          const st = (await us.status()).peers[0];
-          assert.equal(st?.staleRoutes, 3, `routes kept as stale: ${JSON.stringify(st)}`);
-          for (const p of [THEIR4, THEIR4_GONE, THEIR6]) assert.ok(us.routes().has(p), `${p} still in our stream`);
-          await gobgp.stop();
-          // -r sets the Restart State bit. The neighbor starts administratively down so that the
-          // routes (gobgpd has no static routes in its config) are back in its RIB before the session.
-          gobgp = await startGobgp(topo.theirs, gobgpConf(true), 50051, ['-r']);
-          await gobgp.gobgp('global', 'rib', '-a', 'ipv4', 'add', THEIR4, 'nexthop', '10.99.0.2');
-          await gobgp.gobgp('global', 'rib', '-a', 'ipv6', 'add', THEIR6, 'nexthop', 'fd99::2');
-          await gobgp.gobgp('neighbor', '10.99.0.1', 'enable');
-          await waitFor('re-established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
-          await us.waitRoute(THEIR4_GONE, false, 20_000);
-          await waitFor('stale routes refreshed', async () => (await us.status()).peers[0]?.staleRoutes === 0, 20_000);
-          assertPeerRestarted(await readBgpCapture(await cap.finish()), {
-            peer: '10.99.0.2',
-            since,
-            lines: us.lines,
-            fromLine,
-            kept: [THEIR4, THEIR6],
-            dropped: [THEIR4_GONE],
-          });
-          assert.ok(us.routes().has(THEIR4) && us.routes().has(THEIR6));
-        } finally {
-          await cap.stop();
-        }
+        await peerRestartsGracefully(topo, us, {
+          kept: [THEIR4, THEIR6],
+          dropped: [THEIR4_GONE],
+          crash: () => gobgp.daemon.proc.kill('SIGKILL'),
+          restart: async () => {
+            await gobgp.stop();
+            // -r sets the Restart State bit. The neighbor starts administratively down so that the
+            // routes (gobgpd has no static routes in its config) are back in its RIB before the session.
+            gobgp = await startGobgp(topo.theirs, gobgpConf(true), 50051, ['-r']);
+            await gobgp.gobgp('global', 'rib', '-a', 'ipv4', 'add', THEIR4, 'nexthop', '10.99.0.2');
+            await gobgp.gobgp('global', 'rib', '-a', 'ipv6', 'add', THEIR6, 'nexthop', 'fd99::2');
+            await gobgp.gobgp('neighbor', '10.99.0.1', 'enable');
+          },
+        });
       },
     );
 

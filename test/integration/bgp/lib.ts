@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BgpRunConfig } from '../../../bgp/index.js';
+import { startCapture } from '../../helpers/bgp-peers.js';
 import { createNetns, type Netns, run } from '../../helpers/netns.js';
 import { type Daemon, waitFor } from '../../helpers/process.js';
 
@@ -462,4 +463,44 @@ export async function holdTimerExpiry(
   }
   for (const p of theirs) await us.waitRoute(p, true, 30_000);
   return st;
+}
+
+/**
+ * The peer (10.99.0.2, one session on the two-node topology) restarts gracefully: `crash` kills
+ * it, `restart` brings it back with the R bit and without `dropped`. Its routes (`kept` and
+ * `dropped`) stay in our stream, marked stale, while it is down; after its End-of-RIB `dropped`
+ * is withdrawn and nothing else, checked on a capture of the session (assertPeerRestarted).
+ */
+export async function peerRestartsGracefully(
+  topo: Topo,
+  us: Petrel,
+  o: { kept: string[]; dropped: string[]; crash(): unknown; restart(): Promise<unknown> },
+): Promise<void> {
+  const all = [...o.kept, ...o.dropped];
+  for (const p of all) await us.waitRoute(p);
+  const cap = await startCapture(topo.ours, 'veth-us');
+  try {
+    const fromLine = us.lines.length;
+    const since = Date.now();
+    await o.crash();
+    await waitFor('session down', async () => (await us.status()).peers[0]?.state !== 'Established', 10_000);
+    const st = (await us.status()).peers[0];
+    assert.equal(st?.staleRoutes, all.length, `routes kept as stale: ${JSON.stringify(st)}`);
+    for (const p of all) assert.ok(us.routes().has(p), `${p} still in our stream`);
+    await o.restart();
+    await waitFor('re-established', async () => (await us.status()).peers[0]?.state === 'Established', 20_000);
+    for (const p of o.dropped) await us.waitRoute(p, false, 20_000);
+    await waitFor('stale routes refreshed', async () => (await us.status()).peers[0]?.staleRoutes === 0, 20_000);
+    assertPeerRestarted(await readBgpCapture(await cap.finish()), {
+      peer: '10.99.0.2',
+      since,
+      lines: us.lines,
+      fromLine,
+      kept: o.kept,
+      dropped: o.dropped,
+    });
+    for (const p of o.kept) assert.ok(us.routes().has(p), `${p} kept`);
+  } finally {
+    await cap.stop();
+  }
 }
