@@ -10,6 +10,8 @@ PKGS=(
   etcd-server etcd-client iproute2        # IPAM (issue 2)
   bird2 gobgpd tshark exabgp frr          # BGP codec oracle and interop (issues 3, 4)
   containerd runc containernetworking-plugins  # CNI under CRI (issue 5)
+  nftables iperf3 tcpdump                 # node agent data plane: natOutgoing, iperf3 bench (issue 9)
+  qemu-system-x86 linux-image-amd64       # real-kernel guests for IPIP (this kernel has no ipip)
 )
 BIRD16_DIR=${PETREL_BIRD16_DIR:-/var/cache/petrel/bird16}
 
