@@ -19,7 +19,7 @@
  */
 
 import { type Clock, sleep } from '../agent/common/clock.js';
-import type { Logger } from '../agent/common/log.js';
+import type { Logger } from '../agent/common/logger.js';
 import { Batcher } from './batch.js';
 import {
   assign,
