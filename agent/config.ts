@@ -13,7 +13,7 @@
  *   --log-level LEVEL         PETREL_LOG_LEVEL       default info
  *   --log-file FILE           PETREL_LOG_FILE        default: stderr
  */
-import type { LogLevel } from './common/log.js';
+import type { LogLevel } from './common/logger.js';
 
 export const DEFAULT_SOCKET = '/var/run/petrel/agent.sock';
 

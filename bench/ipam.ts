@@ -7,7 +7,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { systemClock } from '../agent/common/clock.js';
-import { silentLogger } from '../agent/common/log.js';
+import { silentLogger } from '../agent/common/logger.js';
 import { Ipam, openEtcdStore } from '../ipam-etcd/index.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { silentLogger } from '../agent/common/log.js';
+import { silentLogger } from '../agent/common/logger.js';
 import { cmdAdd } from './commands/add.js';
 import { cmdCheck } from './commands/check.js';
 import { cmdDel } from './commands/del.js';

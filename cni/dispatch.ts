@@ -4,7 +4,7 @@
  * fakes. Order of checks follows the Go skel: CNI_COMMAND, then stdin (6/1/7), then the variables
  * that command requires (4).
  */
-import type { Logger } from '../agent/common/log.js';
+import type { Logger } from '../agent/common/logger.js';
 import type { IpamClient } from './agent-client.js';
 import type { CommandContext } from './commands/context.js';
 import { cmdVersion } from './commands/version.js';

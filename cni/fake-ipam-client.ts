@@ -2,7 +2,7 @@
  * IpamClient for unit tests: the real IpamService over the FakeIpam, in process (no socket), with
  * the client's error mapping, plus failNext to make a call fail with a given CNI error.
  */
-import { silentLogger } from '../agent/common/log.js';
+import { silentLogger } from '../agent/common/logger.js';
 import { FakeIpam, fakePool } from '../agent/ipam-service/fake-ipam.js';
 import type { WireAssignment } from '../agent/ipam-service/protocol.js';
 import { IpamService } from '../agent/ipam-service/service.js';

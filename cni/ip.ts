@@ -1,26 +1,15 @@
-/** Small, pure address helpers (no node:net in the core, STYLE §2). */
+/** Small, pure address helpers (no node:net in the core, STYLE §2): the shared parser in agent/common/ip.ts. */
+import { parseIpv4Into, parseIpv6Into } from '../agent/common/ip.js';
 
-const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const scratch = new Uint8Array(16);
 
 export function isIPv4(s: string): boolean {
-  return V4.test(s);
+  return parseIpv4Into(s, scratch, 0);
 }
 
 /** RFC 4291 text form (hex groups, at most one "::", optional trailing dotted quad). */
 export function isIPv6(s: string): boolean {
-  if (!/^[0-9a-fA-F:.]+$/.test(s) || !s.includes(':')) return false;
-  const dbl = s.split('::').length - 1;
-  if (dbl > 1) return false;
-  let groups = s.split(':').filter((g) => g !== '');
-  const last = groups[groups.length - 1];
-  let n = groups.length;
-  if (last?.includes('.')) {
-    if (!isIPv4(last)) return false;
-    groups = groups.slice(0, -1);
-    n = groups.length + 2;
-  }
-  if (!groups.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return false;
-  return dbl === 1 ? n < 8 : n === 8;
+  return parseIpv6Into(s, scratch, 0);
 }
 
 export function ipFamily(s: string): 4 | 6 | undefined {

@@ -6,7 +6,7 @@
  * `runtimeConfig` keys are matched case-insensitively: containerd sends Go field names
  * (`HostPort`, `Servers`) while the conventions and CRI-O use lowerCamel (cni.md §2.2).
  */
-import type { LogLevel } from '../agent/common/log.js';
+import type { LogLevel } from '../agent/common/logger.js';
 import { ID_PATTERN } from './env.js';
 import { CniCode, CniError } from './errors.js';
 import { ipFamily, stripPrefix } from './ip.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../agent/common/clock.js';
-import { silentLogger } from '../agent/common/log.js';
+import { silentLogger } from '../agent/common/logger.js';
 import { Ipam } from './allocator.js';
 import { IpamError } from './errors.js';
 import { check, takeSnapshot } from './inspect.js';

@@ -64,3 +64,27 @@ test('overlap and key encoding', () => {
   assert.equal(cidrFromKey('fd00::40-122'), 'fd00::40/122');
   assert.equal(cidrFromKey(cidrToKey('10.244.0.64/26')), '10.244.0.64/26');
 });
+
+test('parseIp: the shared parser (no node:net) refuses what is not one address, with IpamError invalid', () => {
+  for (const bad of [
+    '10.0.0.01',
+    '10.0.0',
+    '10.0.0.256',
+    ' 10.0.0.1',
+    'fe80::1%eth0',
+    '1:2:3:4:5:6:7:8:',
+    '1::2::3',
+    '10.0.0.0/8',
+    '',
+    '::ffff:10.0.0.1.2',
+  ]) {
+    assert.throws(
+      () => parseIp(bad),
+      (e: unknown) => e instanceof IpamError && e.kind === 'invalid',
+      bad,
+    );
+  }
+  assert.deepEqual(parseIp('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'), { family: 6, addr: (1n << 128n) - 1n });
+  assert.deepEqual(parseIp('255.255.255.254'), { family: 4, addr: 0xfffffffen });
+  assert.deepEqual(parseIp('::1.2.3.4'), { family: 6, addr: 0x01020304n });
+});

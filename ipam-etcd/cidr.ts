@@ -3,7 +3,7 @@
  * key encoding of a CIDR (`10.244.0.64/26` → `10.244.0.64-26`, like Calico's, so `/` never
  * appears inside a key segment).
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { parseIpv4Into, parseIpv6Into } from '../agent/common/ip.js';
 import { IpamError } from './errors.js';
 import type { IpFamily } from './types.js';
 
@@ -18,29 +18,20 @@ export function bitsOf(family: IpFamily): number {
   return family === 4 ? 32 : 128;
 }
 
-/** Parses an IP address; throws IpamError('invalid') when it is not one. */
+/** Scratch bytes for parseIp (the parsers write into it; nothing else holds it across calls). */
+const scratch = new Uint8Array(16);
+
+/** Parses an IP address; throws IpamError('invalid') when it is not one (text rules: agent/common/ip.ts). */
 export function parseIp(s: string): { family: IpFamily; addr: bigint } {
-  if (isIPv4(s)) {
-    const p = s.split('.').map(Number);
-    return { family: 4, addr: BigInt(((p[0]! << 24) >>> 0) + (p[1]! << 16) + (p[2]! << 8) + p[3]!) };
+  const b = scratch;
+  if (parseIpv4Into(s, b, 0)) {
+    return { family: 4, addr: BigInt(((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) };
   }
-  if (isIPv6(s)) {
-    let head = s;
-    let v4tail: number[] = [];
-    const lastColon = s.lastIndexOf(':');
-    if (s.includes('.', lastColon)) {
-      const v4 = parseIp(s.slice(lastColon + 1)).addr;
-      v4tail = [Number(v4 >> 16n), Number(v4 & 0xffffn)];
-      head = `${s.slice(0, lastColon + 1)}0:0`;
-    }
-    const [l, r] = head.split('::') as [string, string | undefined];
-    const left = l === '' ? [] : l.split(':');
-    const right = r === undefined ? [] : r === '' ? [] : r.split(':');
-    const groups =
-      r === undefined ? left : [...left, ...new Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  if (parseIpv6Into(s, b, 0)) {
     let addr = 0n;
-    for (const g of groups) addr = (addr << 16n) | BigInt(Number.parseInt(g, 16));
-    if (v4tail.length) addr = (addr & ~0xffffffffn) | (BigInt(v4tail[0]!) << 16n) | BigInt(v4tail[1]!);
+    for (let i = 0; i < 16; i += 4) {
+      addr = (addr << 32n) | BigInt(((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0);
+    }
     return { family: 6, addr };
   }
   throw new IpamError('invalid', `not an IP address: ${JSON.stringify(s)}`);

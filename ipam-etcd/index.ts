@@ -6,7 +6,7 @@
  *   await ipam.releaseByHandle('k8s-pod-network.<cid>');
  */
 import { type Clock, systemClock } from '../agent/common/clock.js';
-import type { Logger } from '../agent/common/log.js';
+import type { Logger } from '../agent/common/logger.js';
 import { Ipam } from './allocator.js';
 import type { EtcdConfig } from './etcd-store.js';
 import type { IpamStore } from './store.js';

@@ -3,6 +3,7 @@
  * `etcdctl get --prefix /petrel/`; CIDRs appear with `/` replaced by `-`.
  */
 import { cidrFromKey, cidrToKey } from './cidr.js';
+import { IpamError } from './errors.js';
 
 export const ROOT = '/petrel/';
 export const IPAM = '/petrel/ipam/v1/';
@@ -41,4 +42,11 @@ const NAME_RE = /^[A-Za-z0-9]([A-Za-z0-9._:-]{0,251}[A-Za-z0-9])?$/;
 
 export function isValidName(s: string): boolean {
   return NAME_RE.test(s);
+}
+
+/** Throws IpamError('invalid') unless `v` is a valid name (handle, node) for use in a key. */
+export function checkName(what: string, v: string): void {
+  if (typeof v !== 'string' || !isValidName(v)) {
+    throw new IpamError('invalid', `invalid ${what} ${JSON.stringify(v)}: letters, digits, '.', '-', '_', ':' only`);
+  }
 }

@@ -1,9 +1,12 @@
-/** Pure validation of IP pools (bad input gets one clear IpamError('invalid') and changes nothing). */
-import { bitsOf, formatCidr, overlaps, parseCidr } from './cidr.js';
+/**
+ * Pure pool logic: validation of IP pools (bad input gets one clear IpamError('invalid') and changes
+ * nothing), which pool holds a block, which pools a node may assign from.
+ */
+import { bitsOf, contains, formatCidr, overlaps, parseCidr } from './cidr.js';
 import { IpamError } from './errors.js';
 import { isValidName } from './keys.js';
 import { parseSelector } from './selector.js';
-import type { EncapMode, Pool } from './types.js';
+import type { Assignment, EncapMode, IpFamily, Pool } from './types.js';
 
 export interface PoolInput {
   name: string;
@@ -77,4 +80,55 @@ export function overlappingPools(pools: Pool[]): [Pool, Pool][] {
     }
   }
   return out;
+}
+
+/** The pool (of those given) that contains a block CIDR. */
+export function poolOf(pools: Pool[], blockCidr: string): Pool | undefined {
+  const b = parseCidr(blockCidr);
+  return pools.find((p) => {
+    const pc = parseCidr(p.cidr);
+    return pc.family === b.family && b.len === p.blockSize && contains(pc, b.family, b.addr);
+  });
+}
+
+/**
+ * Pools a node may assign from for one family: the named ones (each must exist, be enabled and be
+ * of the family), else every enabled pool whose nodeSelector matches the node's labels.
+ */
+export function usablePools(
+  pools: Pool[],
+  family: IpFamily,
+  node: string,
+  labels: Record<string, string>,
+  requested?: string[],
+): Pool[] {
+  const ofFamily = (p: Pool) => parseCidr(p.cidr).family === family;
+  if (requested && requested.length > 0) {
+    const chosen: Pool[] = [];
+    for (const name of requested) {
+      const p = pools.find((x) => x.name === name);
+      if (!p) throw new IpamError('not-found', `no pool named ${name}`);
+      if (p.disabled) throw new IpamError('invalid', `pool ${name} is disabled`);
+      if (ofFamily(p)) chosen.push(p);
+    }
+    if (chosen.length === 0) {
+      throw new IpamError('invalid', `none of the requested pools [${requested.join(', ')}] is IPv${family}`);
+    }
+    return chosen;
+  }
+  const usable = pools.filter((p) => ofFamily(p) && !p.disabled && parseSelector(p.nodeSelector)({ ...labels }));
+  if (usable.length === 0) throw new IpamError('not-found', `no enabled IPv${family} pool selects node ${node}`);
+  return usable;
+}
+
+/** What a caller learns about one assigned address of `pool`'s block `block`. */
+export function toAssignment(ip: string, block: string, pool: Pool): Assignment {
+  return {
+    ip,
+    family: ip.includes(':') ? 6 : 4,
+    block,
+    pool: pool.name,
+    ipipMode: pool.ipipMode,
+    vxlanMode: pool.vxlanMode,
+  };
 }

@@ -4,9 +4,9 @@
  * No transports: they need worker-thread files that bundles do not carry (pino docs/bundling.md).
  */
 import pino from 'pino';
+import type { Logger, LogLevel } from './logger.js';
 
-export type Logger = pino.Logger;
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export { type Logger, type LogLevel, silentLogger } from './logger.js';
 
 export interface LogOptions {
   level?: LogLevel | undefined;
@@ -30,6 +30,3 @@ export function createLogger(opts: LogOptions = {}): Logger {
     dest,
   );
 }
-
-/** A logger that drops everything: for unit tests and library callers that pass none. */
-export const silentLogger: Logger = pino({ level: 'silent' });

@@ -1,7 +1,7 @@
 /** Shared plumbing of petrelctl commands: etcd connection from global flags, output, tables. */
 
 import { type Ipam, openEtcdIpam } from '../../ipam-etcd/index.js';
-import type { Logger } from '../common/log.js';
+import type { Logger } from '../common/logger.js';
 
 export interface GlobalOptions {
   etcdEndpoints: string;

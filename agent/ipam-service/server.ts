@@ -8,7 +8,7 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import type { Logger } from '../common/log.js';
+import type { Logger } from '../common/logger.js';
 import { type AgentResponse, decodeRequest, encodeLine, MAX_LINE_BYTES } from './protocol.js';
 import type { IpamService } from './service.js';
 

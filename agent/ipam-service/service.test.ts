@@ -10,7 +10,7 @@ import { firstHost } from '../../ipam-etcd/cidr.js';
 import { IpamError } from '../../ipam-etcd/errors.js';
 import { MemoryStore } from '../../ipam-etcd/memory-store.js';
 import { ManualClock } from '../common/clock.js';
-import { silentLogger } from '../common/log.js';
+import { silentLogger } from '../common/logger.js';
 import { FakeIpam, fakePool } from './fake-ipam.js';
 import { type AgentRequest, decodeRequest } from './protocol.js';
 import { listenIpamSocket } from './server.js';

@@ -14,7 +14,7 @@
 
 import { firstHost } from '../../ipam-etcd/cidr.js';
 import type { Assignment, IpamApi, Pool } from '../../ipam-etcd/types.js';
-import type { Logger } from '../common/log.js';
+import type { Logger } from '../common/logger.js';
 import type { AgentRequest, AgentResponse, WireAssignment, WireError, WireErrorKind } from './protocol.js';
 
 /** Handle under which a pool's gateway address is reserved (assign with `gateways: true`). */

@@ -14,7 +14,7 @@
  * - Closing a connection ends it (flushing a NOTIFICATION) and destroys it shortly after.
  */
 import type { Clock, TimerHandle } from '../../agent/common/clock.js';
-import type { Logger } from '../../agent/common/log.js';
+import type { Logger } from '../../agent/common/logger.js';
 import {
   type BgpError,
   type BgpMessage,

@@ -24,7 +24,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { type Clock, systemClock } from '../../agent/common/clock.js';
-import { type Logger, silentLogger } from '../../agent/common/log.js';
+import { type Logger, silentLogger } from '../../agent/common/logger.js';
 import {
   type BgpMessage,
   CeaseSubcode,

@@ -1,5 +1,5 @@
 /** What every command gets: the validated request and the injected shells. */
-import type { Logger } from '../../agent/common/log.js';
+import type { Logger } from '../../agent/common/logger.js';
 import type { IpamClient } from '../agent-client.js';
 import type { PluginRunner } from '../delegate.js';
 import type { NetConf } from '../netconf.js';

@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { systemClock } from '../../agent/common/clock.js';
-import { silentLogger } from '../../agent/common/log.js';
+import { silentLogger } from '../../agent/common/logger.js';
 import { mulberry32 } from '../../bgp/codec/mutate.js';
 import { IpamError, openEtcdIpam } from '../../ipam-etcd/index.js';
 
