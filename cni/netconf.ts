@@ -7,9 +7,11 @@
  * (`HostPort`, `Servers`) while the conventions and CRI-O use lowerCamel (cni.md §2.2).
  */
 import type { LogLevel } from '../agent/common/log.js';
+import { DEFAULT_DELEGATE_TIMEOUT_MS } from './delegate.js';
 import { ID_PATTERN } from './env.js';
 import { CniCode, CniError } from './errors.js';
 import { ipFamily, stripPrefix } from './ip.js';
+import { DEFAULT_IP_TIMEOUT_MS } from './netns.js';
 import type { CniDns, CniResult, CniRoute } from './types.js';
 import { type CniVersion, requireVersion } from './version.js';
 
@@ -41,6 +43,10 @@ export interface NetConf {
   agentSocket: string;
   /** Client-side timeout for one agent request, ms. */
   agentTimeoutMs: number;
+  /** Deadline of one `ip -batch` / `nsenter` child, ms (then killed: code 102). */
+  ipTimeoutMs: number;
+  /** Deadline of one delegated plugin run (e.g. host-local ADD or DEL), ms (then killed: code 102). */
+  delegateTimeoutMs: number;
   ipam?: IpamConf;
   dns?: CniDns;
   /** Static addresses requested through runtimeConfig `ips` / `args.cni.ips` (no prefix length). */
@@ -224,6 +230,8 @@ export function parseNetConf(stdin: string): NetConf {
     logLevel: logLevel as LogLevel,
     agentSocket: optString(v.agentSocket, 'agentSocket') || DEFAULT_AGENT_SOCKET,
     agentTimeoutMs: optInt(v.agentTimeoutMs, 'agentTimeoutMs', 100, 600_000) ?? 30_000,
+    ipTimeoutMs: optInt(v.ipTimeoutMs, 'ipTimeoutMs', 100, 600_000) ?? DEFAULT_IP_TIMEOUT_MS,
+    delegateTimeoutMs: optInt(v.delegateTimeoutMs, 'delegateTimeoutMs', 100, 600_000) ?? DEFAULT_DELEGATE_TIMEOUT_MS,
     staticIps: [],
     raw: v,
   };
