@@ -2,14 +2,23 @@
  * Delegated plugins (SPEC "Delegated plugins (IPAM)"): run `<CNI_PATH>/<type>` with the same
  * stdin and environment, CNI_COMMAND set to the operation. A delegate's CNI error is passed on
  * unchanged (its code, msg, details); a delegate we cannot find is an invalid configuration.
+ *
+ * Each run has a deadline (netconf `delegateTimeoutMs`, default 30 s): a delegate that hangs (a
+ * host-local store on a stuck disk, a DHCP daemon that never answers) is killed with its process
+ * group and the call fails with code 102 (PluginTimeout), so ADD rolls back instead of hanging.
  */
-import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
+import { runWithDeadline } from './child.js';
 import { CniCode, CniError } from './errors.js';
+import { DEFAULT_DELEGATE_TIMEOUT_MS } from './netconf.js';
 import type { CniCommand } from './types.js';
 
+export { DEFAULT_DELEGATE_TIMEOUT_MS };
+
 export interface PluginRunner {
+  /** The same runner with each run limited to `ms` (then killed: CniError 102). */
+  withTimeout(ms: number): PluginRunner;
   /**
    * Runs plugin `type` found in `path` with `stdin` and `env` (+ CNI_COMMAND = command).
    * Resolves with the parsed stdout (undefined when empty); rejects with CniError.
@@ -32,6 +41,15 @@ export function findPlugin(type: string, path: string[]): string | undefined {
 }
 
 export class ExecPluginRunner implements PluginRunner {
+  constructor(
+    /** Deadline of each run, ms. */
+    readonly timeoutMs: number = DEFAULT_DELEGATE_TIMEOUT_MS,
+  ) {}
+
+  withTimeout(ms: number): ExecPluginRunner {
+    return new ExecPluginRunner(ms);
+  }
+
   async exec(
     type: string,
     command: CniCommand,
@@ -50,24 +68,20 @@ export class ExecPluginRunner implements PluginRunner {
         `[${path.join(' ')}]`,
       );
     }
-    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-      const p = spawn(bin, [], {
-        env: { ...process.env, ...env, CNI_COMMAND: command },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-      });
-      p.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      p.on('error', (err) => reject(new CniError(CniCode.IoFailure, `cannot run ${bin}`, err.message, { cause: err })));
-      p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-      p.stdin.on('error', () => {});
-      p.stdin.end(stdin);
+    const r = await runWithDeadline([bin], stdin, this.timeoutMs, {
+      ...process.env,
+      ...env,
+      CNI_COMMAND: command,
+    }).catch((err: Error) => {
+      throw new CniError(CniCode.IoFailure, `cannot run ${bin}`, err.message, { cause: err });
     });
+    if (r.timedOut) {
+      throw new CniError(
+        CniCode.PluginTimeout,
+        `${type} ${command} did not finish within ${this.timeoutMs} ms (killed)`,
+        r.stderr.slice(0, 500),
+      );
+    }
     let parsed: unknown;
     if (r.stdout.trim() !== '') {
       try {

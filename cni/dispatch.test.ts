@@ -24,12 +24,27 @@ const petrel: PluginCommands = {
 };
 const NETNS = '/var/run/netns/pod1';
 
+/**
+ * A delegated-plugin runner: records runs, fails on purpose, and with `hang` set lets the named
+ * command hang until the deadline given through withTimeout, then fails as ExecPluginRunner does
+ * after killing the child (102).
+ */
 class FakeRunner implements PluginRunner {
   readonly calls: string[] = [];
   fail: CniError | undefined;
+  hang: string | undefined;
+  timeoutMs = 0;
   result: unknown = { cniVersion: '1.0.0', ips: [{ address: '10.9.0.5/24', gateway: '10.9.0.1' }] };
+  withTimeout(ms: number): FakeRunner {
+    this.timeoutMs = ms;
+    return this;
+  }
   async exec(type: string, command: string): Promise<unknown> {
     this.calls.push(`${type} ${command}`);
+    if (this.hang === command) {
+      await new Promise((r) => setTimeout(r, this.timeoutMs));
+      throw new CniError(CniCode.PluginTimeout, `${type} ${command} did not finish within ${this.timeoutMs} ms`);
+    }
     if (this.fail) throw this.fail;
     return command === 'ADD' ? this.result : undefined;
   }
@@ -88,25 +103,154 @@ test('ADD twice: same address, stale host veth replaced', async () => {
   assert.equal(w.netns.hostLinks.size, 1);
 });
 
-const FAILURES: { op: FakeOp; err?: Error }[] = [
-  { op: 'hostBatch' },
-  { op: 'hostBatch', err: new IpError('exists', 2, 'link add', 'RTNETLINK answers: File exists') },
-  { op: 'podBatch' },
-  { op: 'hostSysctl', err: Object.assign(new Error('EACCES'), { code: 'EACCES' }) },
+/** After a failed ADD: no link, route or pod interface left, no address held. */
+function assertNothingLeft(w: ReturnType<typeof world>, what: string): void {
+  assert.deepEqual(w.netns.leftovers(), [], `${what}: nothing left in the fake kernel`);
+  assert.deepEqual([...w.ipam.ipam.held()], [], `${what}: address released`);
+}
+
+const FAILURES: { op: FakeOp; err?: Error; code: number; msg: RegExp }[] = [
+  { op: 'hostBatch', code: CniCode.Internal, msg: /^pod network setup failed \(create\): ip injected$/ },
+  {
+    op: 'hostBatch',
+    err: new IpError('exists', 2, 'link add', 'RTNETLINK answers: File exists'),
+    code: CniCode.Internal,
+    msg: /^interface eth0 already exists in \/var\/run\/netns\/pod1 \(or petr[0-9a-f]{11} on the node\)$/,
+  },
+  {
+    op: 'hostBatch',
+    err: new IpError('netns-missing', 1, 'link add', 'Cannot open network namespace'),
+    code: CniCode.InvalidEnvironment,
+    msg: /^invalid environment variable CNI_NETNS$/,
+  },
+  { op: 'podBatch', code: CniCode.Internal, msg: /^pod network setup failed \(pod\): ip injected$/ },
+  {
+    op: 'hostSysctl',
+    err: Object.assign(new Error('EACCES'), { code: 'EACCES' }),
+    code: CniCode.IoFailure,
+    msg: /^cannot write host sysctl$/,
+  },
 ];
 for (const f of FAILURES) {
-  test(`ADD failing at ${f.op} (${f.err?.message ?? 'injected'}) rolls back veth and address`, async () => {
+  test(`ADD failing at ${f.op} (${f.err?.message ?? 'injected'}) -> code ${f.code}, veth and address rolled back`, async () => {
     const w = world();
     w.netns.failNext(f.op, f.err);
     const out = await w.run('ADD');
     assert.equal(out.exitCode, 1);
     const e = parse(out.stdout);
-    assert.equal(typeof e.code, 'number');
+    assert.equal(e.code, f.code, out.stdout);
+    assert.match(String(e.msg), f.msg);
     assert.equal(e.cniVersion, '1.0.0');
-    assert.equal(w.netns.hostLinks.size, 0, 'no host veth left');
-    assert.equal(w.ipam.ipam.held().size, 0, 'address released');
+    assertNothingLeft(w, f.op);
   });
 }
+
+/**
+ * `ip -batch` stops at the first failing line with the lines before it applied. For every batch
+ * of an ADD and every line in it, fail there and check that the rollback removes what the lines
+ * before it created: IPv4, dual stack (two node batches), and a repeated ADD (the batch starts by
+ * deleting the stale pair).
+ */
+const SHAPES = [
+  { name: 'IPv4', conf: {} },
+  { name: 'dual stack', conf: { ipam: { type: 'petrel-ipam', assignIpv6: true } } },
+  { name: 'repeated ADD', conf: {}, repeat: true },
+] as const;
+for (const shape of SHAPES) {
+  test(`ADD (${shape.name}) failing at every line of every ip batch rolls back from there`, async () => {
+    // The batches of a successful ADD of this shape.
+    const probe = world();
+    if ('repeat' in shape) await probe.run('ADD', probe.conf(shape.conf));
+    const before = probe.netns.calls.length;
+    assert.equal((await probe.run('ADD', probe.conf(shape.conf))).exitCode, 0);
+    const batches = probe.netns.calls.slice(before).filter((c) => c.op === 'hostBatch' || c.op === 'podBatch');
+    assert.ok(batches.length >= 2, JSON.stringify(batches));
+    let cases = 0;
+    for (const [bi, b] of batches.entries()) {
+      for (let line = 1; line <= b.lines.length; line++) {
+        const w = world();
+        if ('repeat' in shape) assert.equal((await w.run('ADD', w.conf(shape.conf))).exitCode, 0);
+        // Let the batches of the same kind before this one succeed.
+        const sameOpBefore = batches.slice(0, bi).filter((x) => x.op === b.op).length;
+        const start = w.netns.calls.length;
+        const arm = () => w.netns.failAtLine(b.op, line);
+        if (sameOpBefore === 0) arm();
+        else {
+          // Fail the (sameOpBefore+1)-th call of this op: queue successes first by failing later.
+          const real = w.netns[b.op].bind(w.netns) as (...a: never[]) => Promise<void>;
+          let seen = 0;
+          (w.netns as unknown as Record<string, unknown>)[b.op] = (...a: never[]) => {
+            if (seen++ === sameOpBefore) arm();
+            return real(...a);
+          };
+        }
+        const out = await w.run('ADD', w.conf(shape.conf));
+        const what = `${b.op} #${bi} line ${line} (${b.lines[line - 1]})`;
+        assert.equal(out.exitCode, 1, what);
+        const e = parse(out.stdout);
+        assert.equal(e.code, CniCode.Internal, `${what}: ${out.stdout}`);
+        assert.match(String(e.msg), /^pod network setup failed \((create|host-up|pod)\): ip line \d+$/, what);
+        const failed = w.netns.calls.slice(start).find((c) => c.op === b.op && c.lines.join() === b.lines.join());
+        assert.ok(failed, `${what}: the batch ran`);
+        assertNothingLeft(w, what);
+        cases++;
+      }
+    }
+    // IPv4: node batch of 4 lines (5 when repeated: the stale delete first) + pod batch of 4;
+    // dual stack: node create (2) + node host-up (3) + pod (6).
+    const expected = { IPv4: 8, 'dual stack': 11, 'repeated ADD': 9 }[shape.name];
+    assert.equal(cases, expected, JSON.stringify(batches));
+  });
+}
+
+test('ADD with a pod batch hanging past ipTimeoutMs -> 102, veth and address rolled back', async () => {
+  const w = world();
+  w.netns.hangNext('podBatch', 3);
+  const t0 = performance.now();
+  const out = await w.run('ADD', w.conf({ ipTimeoutMs: 150 }));
+  const e = parse(out.stdout);
+  assert.equal(e.code, CniCode.PluginTimeout, out.stdout);
+  assert.match(String(e.msg), /^pod network setup timed out \(pod\)$/);
+  assert.equal(w.netns.timeoutMs, 150, 'the netconf deadline reached the netns boundary');
+  assert.ok(performance.now() - t0 >= 140, 'waited for the deadline');
+  assertNothingLeft(w, 'hang');
+});
+
+test('ADD with the node batch hanging -> 102, nothing left', async () => {
+  const w = world();
+  w.netns.hangNext('hostBatch', 2);
+  const e = parse((await w.run('ADD', w.conf({ ipTimeoutMs: 100 }))).stdout);
+  assert.equal(e.code, CniCode.PluginTimeout);
+  assert.match(String(e.msg), /^pod network setup timed out \(create\)$/);
+  assertNothingLeft(w, 'hang');
+});
+
+test('ADD with a delegated IPAM ADD hanging past delegateTimeoutMs -> 102, its DEL runs, nothing left', async () => {
+  const w = world();
+  w.runner.hang = 'ADD';
+  const out = await w.run('ADD', w.conf({ ipam: { type: 'host-local' }, delegateTimeoutMs: 120 }));
+  const e = parse(out.stdout);
+  assert.equal(e.code, CniCode.PluginTimeout, out.stdout);
+  assert.match(String(e.msg), /^host-local ADD did not finish within 120 ms$/);
+  assert.equal(w.runner.timeoutMs, 120, 'the netconf deadline reached the runner');
+  assert.deepEqual(w.runner.calls, ['host-local ADD', 'host-local DEL'], 'rollback ran the delegate DEL');
+  assert.deepEqual(w.netns.calls, [], 'no veth work started');
+});
+
+test('netconf deadlines: defaults, bounds (code 7)', async () => {
+  const w = world();
+  w.runner.hang = undefined;
+  await w.run('ADD', w.conf({ ipam: { type: 'host-local' } }));
+  assert.equal(w.netns.timeoutMs, 10_000);
+  assert.equal(w.runner.timeoutMs, 30_000);
+  for (const bad of [{ ipTimeoutMs: 0 }, { delegateTimeoutMs: 'soon' }, { ipTimeoutMs: 1.5 }]) {
+    assert.equal(
+      parse((await w.run('ADD', w.conf(bad))).stdout).code,
+      CniCode.InvalidNetworkConfig,
+      JSON.stringify(bad),
+    );
+  }
+});
 
 test('ADD with the agent unreachable: code 11 naming the socket, nothing created', async () => {
   const w = world();

@@ -67,12 +67,13 @@ export async function dispatch(io: CniIo, cmds: PluginCommands, deps: PluginDeps
       env,
       conf: c,
       stdin: io.stdin,
-      netns: deps.netns,
+      // Every child gets its deadline from the plugin's budget (README "Deadlines").
+      netns: deps.netns.withTimeout(c.ipTimeoutMs),
       ipam: () => {
         client ??= deps.makeIpam(c);
         return client;
       },
-      runner: deps.runner,
+      runner: deps.runner.withTimeout(c.delegateTimeoutMs),
       log,
     };
     log.debug({ netns: env.netns }, 'request');

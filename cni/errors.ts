@@ -20,6 +20,11 @@ export const CniCode = {
   PoolExhausted: 100,
   /** Petrel: CHECK found the kernel or IPAM different from prevResult. */
   CheckFailed: 101,
+  /**
+   * Petrel: a child process (`ip -batch`, `nsenter`, a delegated plugin) did not finish within its
+   * deadline (netconf `ipTimeoutMs` / `delegateTimeoutMs`); it was killed and ADD rolled back.
+   */
+  PluginTimeout: 102,
   /** libcni ErrInternal: an error we did not classify. */
   Internal: 999,
 } as const;

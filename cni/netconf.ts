@@ -13,6 +13,11 @@ import { ipFamily, stripPrefix } from './ip.js';
 import type { CniDns, CniResult, CniRoute } from './types.js';
 import { type CniVersion, requireVersion } from './version.js';
 
+/** Default deadline of one `ip`/`nsenter` child (netconf `ipTimeoutMs`). */
+export const DEFAULT_IP_TIMEOUT_MS = 10_000;
+/** Default deadline of a delegated IPAM plugin (netconf `delegateTimeoutMs`). */
+export const DEFAULT_DELEGATE_TIMEOUT_MS = 30_000;
+
 export const DEFAULT_AGENT_SOCKET = '/var/run/petrel/agent.sock';
 export const PETREL_IPAM_TYPE = 'petrel-ipam';
 
@@ -41,6 +46,10 @@ export interface NetConf {
   agentSocket: string;
   /** Client-side timeout for one agent request, ms. */
   agentTimeoutMs: number;
+  /** Deadline of one `ip -batch` / `nsenter` child, ms (then killed: code 102). */
+  ipTimeoutMs: number;
+  /** Deadline of one delegated plugin run (e.g. host-local ADD or DEL), ms (then killed: code 102). */
+  delegateTimeoutMs: number;
   ipam?: IpamConf;
   dns?: CniDns;
   /** Static addresses requested through runtimeConfig `ips` / `args.cni.ips` (no prefix length). */
@@ -224,6 +233,8 @@ export function parseNetConf(stdin: string): NetConf {
     logLevel: logLevel as LogLevel,
     agentSocket: optString(v.agentSocket, 'agentSocket') || DEFAULT_AGENT_SOCKET,
     agentTimeoutMs: optInt(v.agentTimeoutMs, 'agentTimeoutMs', 100, 600_000) ?? 30_000,
+    ipTimeoutMs: optInt(v.ipTimeoutMs, 'ipTimeoutMs', 100, 600_000) ?? DEFAULT_IP_TIMEOUT_MS,
+    delegateTimeoutMs: optInt(v.delegateTimeoutMs, 'delegateTimeoutMs', 100, 600_000) ?? DEFAULT_DELEGATE_TIMEOUT_MS,
     staticIps: [],
     raw: v,
   };

@@ -7,11 +7,20 @@
  * One `ip -batch` per namespace per step keeps process starts (the dominant cost) to two per ADD.
  * iproute2 stops a batch at the first failing line and reports "Command failed -:N", so the
  * error says which line failed; `IpError.kind` classifies the kernel's answer once, here.
+ *
+ * Deadlines: a wedged node (a netns stuck in teardown, rtnl_lock held for minutes) can make `ip`
+ * or `nsenter` block forever, and with them the runtime's ADD. Every child therefore runs with a
+ * deadline (netconf `ipTimeoutMs`, default 10 s; `withTimeout`). Past it the child's whole process
+ * group is killed (SIGKILL) and the call rejects with `IpError` kind 'timeout', which ADD reports
+ * as code 102 after rolling back.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { runWithDeadline } from './child.js';
+import { DEFAULT_IP_TIMEOUT_MS } from './netconf.js';
 
-export type IpErrorKind = 'not-found' | 'exists' | 'netns-missing' | 'other';
+export type IpErrorKind = 'not-found' | 'exists' | 'netns-missing' | 'timeout' | 'other';
+
+export { DEFAULT_IP_TIMEOUT_MS };
 
 export class IpError extends Error {
   override readonly name = 'IpError';
@@ -27,6 +36,8 @@ export class IpError extends Error {
 }
 
 export interface NetnsExec {
+  /** The same boundary with each child limited to `ms` (then killed, and the call rejects: kind 'timeout'). */
+  withTimeout(ms: number): NetnsExec;
   /** `ip -batch -` in the plugin's own (node) netns. Rejects with IpError. */
   hostBatch(lines: string[]): Promise<void>;
   /** `ip -batch -` inside the netns at `netnsPath`. Rejects with IpError. */
@@ -58,27 +69,6 @@ export function classifyIpError(stderr: string): IpErrorKind {
   return 'other';
 }
 
-function run(argv: string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const [cmd, ...args] = argv;
-    const p = spawn(cmd as string, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    p.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    p.stdin.on('error', () => {
-      /* the process may exit before reading everything (failed batch) */
-    });
-    p.stdin.end(input);
-  });
-}
-
 function errorOf(stderr: string, lines: string[]): IpError {
   const m = /Command failed -:(\d+)/.exec(stderr);
   const line = m ? Number(m[1]) : 0;
@@ -104,7 +94,15 @@ export function defaultPaths(): Iproute2Paths {
 
 /** The real NetnsExec: iproute2 + nsenter (util-linux) + /proc. */
 export class Iproute2Netns implements NetnsExec {
-  constructor(private readonly paths: Iproute2Paths = defaultPaths()) {}
+  constructor(
+    private readonly paths: Iproute2Paths = defaultPaths(),
+    /** Deadline of each child, ms. */
+    readonly timeoutMs: number = DEFAULT_IP_TIMEOUT_MS,
+  ) {}
+
+  withTimeout(ms: number): Iproute2Netns {
+    return new Iproute2Netns(this.paths, ms);
+  }
 
   private async batch(prefix: string[], lines: string[], json: boolean, family?: 4 | 6): Promise<string> {
     const argv = [
@@ -115,7 +113,11 @@ export class Iproute2Netns implements NetnsExec {
       '-batch',
       '-',
     ];
-    const r = await run(argv, `${lines.join('\n')}\n`);
+    const r = await runWithDeadline(argv, `${lines.join('\n')}\n`, this.timeoutMs);
+    if (r.timedOut) {
+      const what = prefix.length > 0 ? `nsenter ${prefix.slice(1).join(' ')} ip -batch` : 'ip -batch';
+      throw new IpError('timeout', 0, lines.join('; '), `${what} did not finish within ${this.timeoutMs} ms (killed)`);
+    }
     if (r.code !== 0) throw errorOf(r.stderr, lines);
     return r.stdout;
   }

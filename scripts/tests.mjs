@@ -5,8 +5,14 @@
 //   it:   dist/**/*.it.test.js (real etcd, netns, routers; each test declares what it needs)
 // `all` (what `npm test` and CI run) first installs missing system dependencies when root,
 // then builds (tsc + bundles in bin/) and packages the plugins (dist-sea/), then runs both sets.
+// `npm run test:unit` and `npm run test:it` compile first (tsc; test:it also bundles).
+//
+// tsc never deletes output, so dist/ keeps the compiled form of a deleted or renamed source. Before
+// listing, every dist/**/*.js (and its .js.map / .d.ts) whose .ts source no longer exists is
+// removed, and only test files whose source exists are run: a deleted test cannot keep running
+// against stale code.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -17,14 +23,30 @@ function run(cmd, args, opts = {}) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
-function walk(dir, out = []) {
+function walk(dir, suffix, out = []) {
   if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir)) {
+    if (name === 'node_modules') continue;
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) walk(p, out);
-    else if (name.endsWith('.test.js')) out.push(p);
+    if (statSync(p).isDirectory()) walk(p, suffix, out);
+    else if (name.endsWith(suffix)) out.push(p);
   }
   return out;
+}
+
+const dist = join(root, 'dist');
+/** dist/a/b.js -> a/b.ts (tsc's rootDir is the repository root, outDir dist/). */
+const sourceOf = (compiled) => join(root, relative(dist, compiled).replace(/\.js$/, '.ts'));
+
+/** Removes compiled output whose TypeScript source is gone; returns what was removed. */
+function cleanStale() {
+  const removed = [];
+  for (const js of walk(dist, '.js')) {
+    if (existsSync(sourceOf(js))) continue;
+    for (const f of [js, `${js}.map`, js.replace(/\.js$/, '.d.ts')]) rmSync(f, { force: true });
+    removed.push(relative(root, js));
+  }
+  return removed;
 }
 
 if (mode === 'all') {
@@ -34,8 +56,11 @@ if (mode === 'all') {
   run('npm', ['run', '--silent', 'package']);
 }
 
-const files = walk(join(root, 'dist'))
-  .filter((f) => !f.includes('/node_modules/'))
+const stale = cleanStale();
+if (stale.length > 0) console.error(`removed ${stale.length} stale compiled file(s): ${stale.join(', ')}`);
+
+const files = walk(dist, '.test.js')
+  .filter((f) => existsSync(sourceOf(f)))
   .filter((f) => {
     const isIt = f.endsWith('.it.test.js');
     return mode === 'all' || (mode === 'it' ? isIt : !isIt);

@@ -60,6 +60,9 @@ function setupFailure(err: unknown, plan: VethPlan): CniError {
   const cause = err instanceof SetupError ? err.cause : err;
   const step = err instanceof SetupError ? err.step : 'setup';
   if (cause instanceof IpError) {
+    if (cause.kind === 'timeout') {
+      return new CniError(CniCode.PluginTimeout, `pod network setup timed out (${step})`, cause.stderr, { cause });
+    }
     if (step === 'create' && cause.kind === 'exists') {
       return new CniError(
         CniCode.Internal,

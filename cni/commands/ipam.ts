@@ -76,10 +76,20 @@ export async function acquire(ctx: CommandContext): Promise<Lease> {
     };
   }
   const type = ipamType(ctx);
-  const raw = await ctx.runner.exec(type, 'ADD', ctx.stdin, {}, ctx.env.path);
   const release = async () => {
     await ctx.runner.exec(type, 'DEL', ctx.stdin, {}, ctx.env.path);
   };
+  let raw: unknown;
+  try {
+    raw = await ctx.runner.exec(type, 'ADD', ctx.stdin, {}, ctx.env.path);
+  } catch (err) {
+    // A delegate killed at its deadline may have taken an address before it hung: its DEL (with
+    // its own deadline) gives it back. A delegate that answered with an error cleaned up itself.
+    if (err instanceof CniError && err.code === CniCode.PluginTimeout) {
+      await release().catch((e: unknown) => ctx.log.warn({ err: e }, 'delegated IPAM rollback failed'));
+    }
+    throw err;
+  }
   try {
     const res = parsePrevResult(raw);
     const addresses: PodAddress[] = [];

@@ -7,6 +7,12 @@
  * skipped with that reason. Under CI=true a missing capability must fail the run, so needs()
  * registers a failing test naming what is missing (once per capability) and the dependent test is
  * skipped; a green CI therefore never hides a skipped integration test.
+ *
+ * Every capability check in the tests goes through needs(): a named Capability probed here, or a
+ * ProbedCapability whose probe lives beside the files it checks (the CNI harness knows where the
+ * plugin executables are). Never put a bare reason string in `skip:`; under CI=true it would pass.
+ * A case that does not apply to a mode is a different thing (test/integration/bgp/lib.ts
+ * `onlyWhen`): it is skipped with "does not apply: ..." also under CI, as nothing is missing.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -60,17 +66,24 @@ const probes: Record<Capability, () => string | false> = {
   bundles: () => (existsSync(new URL('../../../bin/petrelctl', import.meta.url)) ? false : 'needs `npm run build`'),
 };
 
-const cache = new Map<Capability, string | false>();
-const reportedInCi = new Set<Capability>();
+/** A capability probed by code outside this file: `probe` returns false when present, else the reason. */
+export interface ProbedCapability {
+  name: string;
+  probe: () => string | false;
+}
+
+const cache = new Map<string, string | false>();
+const reportedInCi = new Set<string>();
 
 export const isCi = process.env.CI === 'true';
 
-export function needs(...caps: Capability[]): string | false {
+export function needs(...caps: (Capability | ProbedCapability)[]): string | false {
   const reasons: string[] = [];
-  for (const cap of caps) {
+  for (const c of caps) {
+    const cap = typeof c === 'string' ? c : c.name;
     let r = cache.get(cap);
     if (r === undefined) {
-      r = probes[cap]();
+      r = typeof c === 'string' ? probes[c]() : c.probe();
       cache.set(cap, r);
     }
     if (r === false) continue;

@@ -3,6 +3,14 @@
  * UPDATE fields and IPv6 in MP_REACH, withdrawals both ways, route refresh both ways, hold timer
  * expiry, graceful restart in both directions, Cease on SIGTERM. Each topology lives in its own
  * netns pair.
+ *
+ * What each mode covers:
+ * - eBGP (4-octet AS): everything above: session, prefixes both ways with next hops and AS path,
+ *   route refresh both ways, withdrawals both ways, hold timer expiry, graceful restart both
+ *   ways, Cease on SIGTERM.
+ * - iBGP: what differs with the AS relation: routes both ways with LOCAL_PREF and an empty AS
+ *   path, and the status server and metrics reporting the session. Timers, refresh and graceful
+ *   restart do not depend on the AS relation; the eBGP suite covers them once.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';

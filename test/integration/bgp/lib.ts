@@ -5,11 +5,17 @@
  * builders for BIRD 1.6/2, GoBGP and FRR, and a tshark reader that turns a capture into timed BGP
  * messages (for ordering assertions: End-of-RIB, the R bit, what was sent when). Nothing touches
  * the root namespace; everything started is stopped by PID.
+ *
+ * A file that runs the same cases in several modes (iBGP / eBGP) registers a case that applies to
+ * one mode only in every mode, through `onlyWhen`: where it does not apply it shows up as skipped
+ * with "does not apply: <reason>", so no case vanishes from the report. That skip is not a missing
+ * capability (needs(), which fails under CI=true): nothing is missing, so it stays a skip under CI.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type TestFn, type TestOptions, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { BgpRunConfig } from '../../../bgp/index.js';
 import { startCapture } from '../../helpers/bgp-peers.js';
@@ -17,6 +23,24 @@ import { createNetns, type Netns, run } from '../../helpers/netns.js';
 import { type Daemon, waitFor } from '../../helpers/process.js';
 
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+
+/** Prefix of the skip message of a case that does not apply to a mode (not a missing capability). */
+export const DOES_NOT_APPLY = 'does not apply';
+
+/**
+ * `test` for a case that applies in some modes only: registered as a normal test when `applies`,
+ * else as a skipped test whose message says why ("does not apply: <reason>"). Options such as
+ * `{ skip: needs('tshark') }` are kept where the case applies.
+ */
+export function onlyWhen(
+  applies: boolean,
+  reason: string,
+): (name: string, ...rest: [TestFn] | [TestOptions, TestFn]) => Promise<void> {
+  return (name, ...rest) => {
+    const [options, fn] = rest.length === 1 ? [{}, rest[0]] : rest;
+    return test(name, applies ? options : { ...options, skip: `${DOES_NOT_APPLY}: ${reason}` }, fn);
+  };
+}
 const CTL = `${ROOT}dist/agent/ctl/main.js`;
 
 export interface Topo {

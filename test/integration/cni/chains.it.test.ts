@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { needs } from '../../helpers/needs.js';
 import { linkNames, startEchoServer, tcpRequest } from '../../helpers/netns.js';
-import { allocations, EXT_IP, NODE_IP, needsPetrelBins, runChain, startWorld, type World } from './harness.js';
+import { allocations, EXT_IP, NODE_IP, PETREL_BINS, runChain, startWorld, type World } from './harness.js';
 
-const skip = needs('root', 'netns', 'etcd', 'cni-plugins') || needsPetrelBins();
+const skip = needs('root', 'netns', 'etcd', 'cni-plugins', PETREL_BINS);
 
 type Result = { interfaces: { name: string; sandbox?: string }[]; ips: { address: string; gateway?: string }[] };
 

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { needs } from '../../helpers/needs.js';
 import { linkNames, type Netns, startEchoServer, tcpRequest } from '../../helpers/netns.js';
-import { allocations, needsPetrelBins, petrelConf, startWorld, type World } from './harness.js';
+import { allocations, PETREL_BINS, petrelConf, startWorld, type World } from './harness.js';
 
-const skip = needs('root', 'netns', 'etcd') || needsPetrelBins();
+const skip = needs('root', 'netns', 'etcd', PETREL_BINS);
 
 interface Result {
   ips: { address: string; gateway?: string; interface?: number }[];

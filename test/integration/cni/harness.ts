@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type EtcdHandle, startEtcd } from '../../helpers/etcd.js';
+import type { ProbedCapability } from '../../helpers/needs.js';
 import { createNetns, type ExecResult, type Netns, vethBetween } from '../../helpers/netns.js';
 import { ROOT } from '../../helpers/petrelctl.js';
 import { type Daemon, waitFor } from '../../helpers/process.js';
@@ -22,19 +23,22 @@ export function pluginDir(): string {
   return existsSync(join(SEA_DIR, 'petrel')) && existsSync(join(SEA_DIR, 'petrel-ipam')) ? SEA_DIR : BIN_DIR;
 }
 
-/** Skip reason when the plugin executables or the agent bundle are missing. */
-export function needsPetrelBins(): string | false {
-  const d = pluginDir();
-  for (const f of [
-    join(d, 'petrel'),
-    join(d, 'petrel-ipam'),
-    join(BIN_DIR, 'petrel-agent'),
-    join(BIN_DIR, 'petrelctl'),
-  ]) {
-    if (!existsSync(f)) return `needs ${f} (npm run build; npm run package)`;
-  }
-  return false;
-}
+/** The plugin executables and the agent bundle, as a needs() capability: `needs('root', PETREL_BINS)`. */
+export const PETREL_BINS: ProbedCapability = {
+  name: 'petrel-bins',
+  probe: () => {
+    const d = pluginDir();
+    for (const f of [
+      join(d, 'petrel'),
+      join(d, 'petrel-ipam'),
+      join(BIN_DIR, 'petrel-agent'),
+      join(BIN_DIR, 'petrelctl'),
+    ]) {
+      if (!existsSync(f)) return `needs ${f} (npm run build; npm run package)`;
+    }
+    return false;
+  },
+};
 
 export const REF_PLUGINS = '/usr/lib/cni';
 /** The node netns's own address (on its dummy uplink). */

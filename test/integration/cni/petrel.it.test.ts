@@ -13,14 +13,14 @@ import {
   type CniCall,
   EXT_IP,
   NODE_IP,
-  needsPetrelBins,
+  PETREL_BINS,
   petrelConf,
   pluginDir,
   startWorld,
   type World,
 } from './harness.js';
 
-const skip = needs('root', 'netns', 'etcd') || needsPetrelBins();
+const skip = needs('root', 'netns', 'etcd', PETREL_BINS);
 const VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
 type Result = {

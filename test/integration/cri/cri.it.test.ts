@@ -14,9 +14,9 @@ import { CriClient } from '../../helpers/cri.js';
 import { needs } from '../../helpers/needs.js';
 import { linkNames, startEchoServer, tcpRequest } from '../../helpers/netns.js';
 import { waitFor } from '../../helpers/process.js';
-import { allocations, EXT_IP, NODE_IP, needsPetrelBins, pluginDir, startWorld, type World } from '../cni/harness.js';
+import { allocations, EXT_IP, NODE_IP, PETREL_BINS, pluginDir, startWorld, type World } from '../cni/harness.js';
 
-const skip = needs('root', 'netns', 'etcd', 'containerd', 'cni-plugins') || needsPetrelBins();
+const skip = needs('root', 'netns', 'etcd', 'containerd', 'cni-plugins', PETREL_BINS);
 const NETWORK = 'petrel-cri';
 
 describe('petrel under containerd CRI', { skip }, () => {
