@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
+  ADMIN_HEADER,
   BgpConfigError,
   createBgpMetrics,
   type PeerStatus,
@@ -94,7 +95,7 @@ export function registerBgp(program: Command, ctx: CtlContext): void {
       for (const p of cfg.peers) speaker.addPeer(p);
       for (const a of cfg.announce) speaker.announce(a.prefix, a.options);
       const registry = createBgpMetrics(speaker);
-      const status = await startStatusServer(speaker, registry, cfg.status.address, cfg.status.port);
+      const status = await startStatusServer(speaker, registry, cfg.status.address, cfg.status.port, { log });
       await speaker.start();
       log.info(
         { status: `${cfg.status.address}:${status.port}`, peers: cfg.peers.length, announce: cfg.announce.length },
@@ -178,7 +179,12 @@ function registerAdmin(bgp: Command, ctx: CtlContext): void {
     c.action(async (peer: string, opts: { endpoint: string; message?: string }) => {
       const q = opts.message ? `?message=${encodeURIComponent(opts.message)}` : '';
       const url = `http://${opts.endpoint}/peers/${encodeURIComponent(peer)}/${action}${q}`;
-      const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(5000) });
+      // The admin header keeps browsers from posting this cross-site (status-server.ts).
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { [ADMIN_HEADER]: '1' },
+        signal: AbortSignal.timeout(5000),
+      });
       const body = await res.text();
       if (!res.ok) throw new Error(`${action} ${peer}: ${body.trim()}`);
       ctx.out(`${action} ${peer}: ok`);

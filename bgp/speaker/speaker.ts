@@ -186,7 +186,12 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     const l = this.config.listen;
     if (l) {
       try {
-        this.listener = await this.network.listen(l.address, l.port, (c) => this.onInbound(c));
+        this.listener = await this.network.listen(
+          l.address,
+          l.port,
+          (c) => this.onInbound(c),
+          (err) => this.log.error({ err }, 'listener error (still listening)'),
+        );
       } catch (err) {
         throw new SpeakerError('listen', `cannot listen on ${l.address}:${l.port}: ${(err as Error).message}`, {
           cause: err,

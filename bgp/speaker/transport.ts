@@ -36,11 +36,17 @@ export interface ConnectOptions {
 export interface ListenHandle {
   readonly port: number;
   close(): Promise<void>;
+  /** The listening server where there is one (tests emit errors on it). */
+  readonly server?: EventEmitter;
 }
 
 export interface Network {
   connect(o: ConnectOptions): Conn;
-  listen(host: string, port: number, onConn: (c: Conn) => void): Promise<ListenHandle>;
+  /**
+   * `onError` gets errors of the listening socket after listen succeeded (an accept failing with
+   * EMFILE): the listener stays open, and without a listener such an error would end the process.
+   */
+  listen(host: string, port: number, onConn: (c: Conn) => void, onError?: (err: Error) => void): Promise<ListenHandle>;
   /**
    * Is `address` on a directly connected network (in the subnet of a local interface address)?
    * eBGP peers without multihop must be (BIRD's `direct`, FRR's connected check). Absent: yes.
@@ -71,14 +77,17 @@ export const tcpNetwork: Network = {
     s.connect({ host: o.host, port: o.port, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
     return s;
   },
-  listen(host, port, onConn) {
+  listen(host, port, onConn, onError) {
     return new Promise((resolve, reject) => {
       const srv = createServer({ noDelay: true }, (s) => onConn(s));
       srv.once('error', reject);
       srv.listen({ host, port }, () => {
         srv.off('error', reject);
+        // For the server's life: an accept error is reported, never thrown.
+        srv.on('error', (err) => onError?.(err));
         const addr = srv.address();
         resolve({
+          server: srv,
           port: addr && typeof addr === 'object' ? addr.port : port,
           close: () =>
             new Promise<void>((r) => {
