@@ -55,6 +55,8 @@ export interface SessionHooks {
   onAttrError?(err: BgpError): void;
   /** A batch of received messages was handled (the queue is empty or this turn's budget used). */
   onBatchDone?(): void;
+  /** The established connection's write buffer drained (back-pressure: exports may resume). */
+  onDrain?(): void;
 }
 
 export interface SessionOptions {
@@ -154,6 +156,11 @@ export class Session {
     else if (frames.length > 1) c.sock.write(Buffer.concat(frames as Buffer[]));
     for (let i = 0; i < msgs; i++) this.o.hooks.onMessage('out', UPDATE_MARK);
     return true;
+  }
+
+  /** Bytes queued on the established connection and not yet taken by the kernel (0 if none). */
+  get writableLength(): number {
+    return this.establishedConn()?.sock.writableLength ?? 0;
   }
 
   /** The codec context of the established connection. */
@@ -303,6 +310,9 @@ export class Session {
     };
     sock.on('error', (err) => lost(`socket: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
     sock.on('close', () => lost('connection closed'));
+    sock.on('drain', () => {
+      if (this.conns.get(id) === c && this.fsm.conn?.id === id) this.o.hooks.onDrain?.();
+    });
     // Received messages are handled at most TURN_BUDGET bytes per connection and event-loop
     // turn; the rest waits (socket paused) for the next turn. libuv reads up to 2 MB per socket
     // per turn, and a full table is several seconds of work: without this, keepalives and hold
