@@ -58,10 +58,17 @@ export function registerBgp(program: Command, ctx: CtlContext): void {
         head: string;
         tail: string;
       } = { head: '', tail: '' };
+      // Back-pressure: when stdout does not keep up (a slow reader of the pipe), the speaker stops
+      // reading from its peers (and pauses withdrawal sweeps) until stdout drains, so no more
+      // than about one turn's worth of lines is ever buffered here.
       const flushBatch = () => {
         const lines = batch;
         batch = [];
-        ctx.out(lines.join('\n'));
+        lines.push('');
+        if (!process.stdout.write(lines.join('\n')) && !speaker.inputIsPaused) {
+          speaker.pauseInput();
+          process.stdout.once('drain', () => speaker.resumeInput());
+        }
       };
       speaker.on('route', (e) => {
         if (batch.length === 0) queueMicrotask(() => batch.length > 0 && flushBatch());

@@ -77,6 +77,8 @@ interface LiveConn {
   sock: Conn;
   framer: Framer;
   ctx: CodecContext;
+  /** Handles what arrived while input was paused (set by attach). */
+  kick?: () => void;
 }
 
 const CLOSE_GRACE_MS = 2000;
@@ -92,6 +94,7 @@ export class Session {
   private readonly timers = new Map<TimerName, { gen: number; handle?: TimerHandle }>();
   private readonly queue: FsmEvent[] = [];
   private stepping = false;
+  private inputPaused = false;
   fsmConfig: FsmConfig;
 
   constructor(private readonly o: SessionOptions) {
@@ -156,6 +159,21 @@ export class Session {
     else if (frames.length > 1) c.sock.write(Buffer.concat(frames as Buffer[]));
     for (let i = 0; i < msgs; i++) this.o.hooks.onMessage('out', UPDATE_MARK);
     return true;
+  }
+
+  /**
+   * Stops handling received messages (the socket is paused: TCP flow control slows the peer
+   * down) until resumeInput(); for a consumer of route events that is not keeping up.
+   */
+  pauseInput(): void {
+    this.inputPaused = true;
+    for (const c of this.conns.values()) c.sock.pause?.();
+  }
+
+  resumeInput(): void {
+    if (!this.inputPaused) return;
+    this.inputPaused = false;
+    for (const c of [...this.conns.values()]) c.kick?.();
   }
 
   /** Bytes queued on the established connection and not yet taken by the kernel (0 if none). */
@@ -325,6 +343,10 @@ export class Session {
       let budget = TURN_BUDGET;
       while (next < queue.length) {
         if (this.conns.get(id) !== c) return;
+        if (this.inputPaused) {
+          sock.pause?.();
+          return;
+        }
         const f = queue[next++] as Uint8Array;
         this.onFrame(c, f);
         budget -= f.length;
@@ -353,6 +375,11 @@ export class Session {
       if (error) framingError = error;
       if (!waiting) drain();
     });
+    c.kick = () => {
+      sock.resume?.();
+      if (!waiting) drain();
+    };
+    if (this.inputPaused) sock.pause?.();
   }
 
   private onFrame(c: LiveConn, frame: Uint8Array): void {

@@ -114,6 +114,7 @@ const FLUSH_CHUNK = 4096;
  */
 const WITHDRAW_CHUNK = 4096;
 const DEFAULT_SOFT_LIMIT = 4 * 1024 * 1024;
+const DRAIN_POLL_MS = 20;
 const DEFAULT_HARD_LIMIT = 64 * 1024 * 1024;
 
 const FAMILY_OF: Record<'ipv4' | 'ipv6', FamilyName> = { ipv4: 'ipv4-unicast', ipv6: 'ipv6-unicast' };
@@ -338,6 +339,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       },
     });
     this.peers.set(address, entry);
+    if (this.inputPaused) entry.session.pauseInput();
     this.slots[entry.slot] = entry;
     log.info({ passive: cfg.passive ?? false, families }, 'peer added');
     if (this.listener !== undefined || !this.config.listen) {
@@ -724,11 +726,36 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       this.sweepTimer = this.clock.setTimer(0, () => this.sweepChunk());
   }
 
+  /**
+   * Back-pressure from the consumer of route events (e.g. stdout of `petrelctl bgp run`): stop
+   * reading from every peer and pause the chunked withdrawals until resumeInput(). Timers and
+   * keepalives go on; a pause longer than a peer's hold time ends that session.
+   */
+  pauseInput(): void {
+    if (this.inputPaused) return;
+    this.inputPaused = true;
+    this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
+    for (const p of this.peers.values()) p.session.pauseInput();
+  }
+
+  resumeInput(): void {
+    if (!this.inputPaused) return;
+    this.inputPaused = false;
+    for (const p of this.peers.values()) p.session.resumeInput();
+    if (this.sweeps.length > 0 && this.sweepTimer === undefined && !this.stopped)
+      this.sweepTimer = this.clock.setTimer(0, () => this.sweepChunk());
+  }
+
+  get inputIsPaused(): boolean {
+    return this.inputPaused;
+  }
+
   /** Routes of dropped peers not yet removed from the Loc-RIB (chunked withdrawal in progress). */
   get pendingWithdrawals(): number {
-    let n = -this.sweepAt;
+    let n = 0;
     for (const l of this.sweeps) n += l.length;
-    return n;
+    return n - this.sweepAt;
   }
 
   private onUpdate(p: PeerEntry, msg: UpdateMessage): void {
@@ -918,7 +945,22 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     if (!p.paused && queued > this.softLimit) {
       p.paused = true;
       p.log.info({ queuedBytes: queued, softLimitBytes: this.softLimit }, 'peer not reading: exports paused');
+      this.pollDrain(p);
     }
+  }
+
+  /**
+   * 'drain' comes only after a write() returned false (past the socket's highWaterMark, 16 kB):
+   * with a soft limit below that, or when the socket empties between checks, the buffer is
+   * polled as well (DRAIN_POLL_MS) while paused.
+   */
+  private pollDrain(p: PeerEntry): void {
+    const session = p.session;
+    this.clock.setTimer(DRAIN_POLL_MS, () => {
+      if (!p.paused || p.session !== session || !p.exportPeer || this.stopped) return;
+      if (session.writableLength <= this.softLimit / 2) this.onDrain(p);
+      else this.pollDrain(p);
+    });
   }
 
   /** The socket drained: resume exports with what was held back, then any pending End-of-RIB. */
