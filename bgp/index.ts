@@ -15,7 +15,12 @@ export type { State } from './fsm/index.js';
 export { createBgpMetrics } from './metrics.js';
 export type { FilterRule, PrefixMatch, RouteFilter } from './rib/index.js';
 export { Speaker, type SpeakerDeps, type SpeakerEvents } from './speaker/speaker.js';
-export { type StatusServer, startStatusServer } from './speaker/status-server.js';
+export {
+  ADMIN_HEADER,
+  type StatusServer,
+  type StatusServerOptions,
+  startStatusServer,
+} from './speaker/status-server.js';
 export { type Conn, FakeNetwork, type Network, tcpNetwork } from './speaker/transport.js';
 export {
   type AddressFamily,

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
+  ADMIN_HEADER,
   BgpConfigError,
   createBgpMetrics,
   type PeerStatus,
@@ -57,10 +58,17 @@ export function registerBgp(program: Command, ctx: CtlContext): void {
         head: string;
         tail: string;
       } = { head: '', tail: '' };
+      // Back-pressure: when stdout does not keep up (a slow reader of the pipe), the speaker stops
+      // reading from its peers (and pauses withdrawal sweeps) until stdout drains, so no more
+      // than about one turn's worth of lines is ever buffered here.
       const flushBatch = () => {
         const lines = batch;
         batch = [];
-        ctx.out(lines.join('\n'));
+        lines.push('');
+        if (!process.stdout.write(lines.join('\n')) && !speaker.inputIsPaused) {
+          speaker.pauseInput();
+          process.stdout.once('drain', () => speaker.resumeInput());
+        }
       };
       speaker.on('route', (e) => {
         if (batch.length === 0) queueMicrotask(() => batch.length > 0 && flushBatch());
@@ -94,7 +102,7 @@ export function registerBgp(program: Command, ctx: CtlContext): void {
       for (const p of cfg.peers) speaker.addPeer(p);
       for (const a of cfg.announce) speaker.announce(a.prefix, a.options);
       const registry = createBgpMetrics(speaker);
-      const status = await startStatusServer(speaker, registry, cfg.status.address, cfg.status.port);
+      const status = await startStatusServer(speaker, registry, cfg.status.address, cfg.status.port, { log });
       await speaker.start();
       log.info(
         { status: `${cfg.status.address}:${status.port}`, peers: cfg.peers.length, announce: cfg.announce.length },
@@ -178,7 +186,12 @@ function registerAdmin(bgp: Command, ctx: CtlContext): void {
     c.action(async (peer: string, opts: { endpoint: string; message?: string }) => {
       const q = opts.message ? `?message=${encodeURIComponent(opts.message)}` : '';
       const url = `http://${opts.endpoint}/peers/${encodeURIComponent(peer)}/${action}${q}`;
-      const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(5000) });
+      // The admin header keeps browsers from posting this cross-site (status-server.ts).
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { [ADMIN_HEADER]: '1' },
+        signal: AbortSignal.timeout(5000),
+      });
       const body = await res.text();
       if (!res.ok) throw new Error(`${action} ${peer}: ${body.trim()}`);
       ctx.out(`${action} ${peer}: ok`);

@@ -3,6 +3,21 @@ export type { Action, DownReason } from './actions.js';
 export { bgpIdToNumber, collisionLoser } from './collision.js';
 export { type FsmEvent, TimerName } from './events.js';
 export { type FsmConfig, type FsmEnv, idleHoldFor, jitter, type StepResult, step } from './fsm.js';
+export {
+  type DeferralAction,
+  type DeferralEvent,
+  type DeferralPeerView,
+  type DeferralState,
+  deferralStep,
+  type GrAction,
+  type GrConfig,
+  type GrEvent,
+  type GrPeerState,
+  GrPhase,
+  grStep,
+  initialGrState,
+  peerSettled,
+} from './graceful-restart.js';
 export { buildOpen, FAMILY_AFI_SAFI, type LocalOpenOptions, negotiateSession, openFamilies } from './negotiate.js';
 export {
   type ConnRef,

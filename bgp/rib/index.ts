@@ -15,6 +15,8 @@ export {
   selectBest,
   TIE_BREAK_STEPS,
 } from './best-path.js';
+export { type CommunityAttrs, parseCommunities } from './communities.js';
+export { type AnnounceGroup, type ExportPlan, type ExportTarget, type PeerPlan, planExport } from './export-plan.js';
 export {
   type CompiledFilter,
   compileFilter,

@@ -109,6 +109,20 @@ export class LocRib {
     return ch;
   }
 
+  /**
+   * Removes `route` itself: only while it is still the path from its source. A sweep of an old
+   * session's routes that runs across event-loop turns must not remove what a new session of
+   * the same peer has put there since (a new route object for the prefix).
+   */
+  removeRoute(route: Route): BestChange | undefined {
+    const e = this.entries.get(route.prefix);
+    if (e === undefined) return undefined;
+    const paths = groupOf(e.paths);
+    const i = indexOfSource(paths, route.peer?.address);
+    if (i < 0 || paths[i] !== route) return undefined;
+    return this.remove(route.prefix, route.peer?.address);
+  }
+
   /** Drops `e` if it has no paths and no peer has it any more. */
   prune(e: LocRibEntry): void {
     if (e.paths === NO_PATHS && isEmptySlots(e.out) && this.entries.get(e.prefix) === e) {

@@ -55,6 +55,8 @@ export interface SessionHooks {
   onAttrError?(err: BgpError): void;
   /** A batch of received messages was handled (the queue is empty or this turn's budget used). */
   onBatchDone?(): void;
+  /** The established connection's write buffer drained (back-pressure: exports may resume). */
+  onDrain?(): void;
 }
 
 export interface SessionOptions {
@@ -75,6 +77,8 @@ interface LiveConn {
   sock: Conn;
   framer: Framer;
   ctx: CodecContext;
+  /** Handles what arrived while input was paused (set by attach). */
+  kick?: () => void;
 }
 
 const CLOSE_GRACE_MS = 2000;
@@ -90,6 +94,7 @@ export class Session {
   private readonly timers = new Map<TimerName, { gen: number; handle?: TimerHandle }>();
   private readonly queue: FsmEvent[] = [];
   private stepping = false;
+  private inputPaused = false;
   fsmConfig: FsmConfig;
 
   constructor(private readonly o: SessionOptions) {
@@ -154,6 +159,26 @@ export class Session {
     else if (frames.length > 1) c.sock.write(Buffer.concat(frames as Buffer[]));
     for (let i = 0; i < msgs; i++) this.o.hooks.onMessage('out', UPDATE_MARK);
     return true;
+  }
+
+  /**
+   * Stops handling received messages (the socket is paused: TCP flow control slows the peer
+   * down) until resumeInput(); for a consumer of route events that is not keeping up.
+   */
+  pauseInput(): void {
+    this.inputPaused = true;
+    for (const c of this.conns.values()) c.sock.pause?.();
+  }
+
+  resumeInput(): void {
+    if (!this.inputPaused) return;
+    this.inputPaused = false;
+    for (const c of [...this.conns.values()]) c.kick?.();
+  }
+
+  /** Bytes queued on the established connection and not yet taken by the kernel (0 if none). */
+  get writableLength(): number {
+    return this.establishedConn()?.sock.writableLength ?? 0;
   }
 
   /** The codec context of the established connection. */
@@ -303,6 +328,9 @@ export class Session {
     };
     sock.on('error', (err) => lost(`socket: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
     sock.on('close', () => lost('connection closed'));
+    sock.on('drain', () => {
+      if (this.conns.get(id) === c && this.fsm.conn?.id === id) this.o.hooks.onDrain?.();
+    });
     // Received messages are handled at most TURN_BUDGET bytes per connection and event-loop
     // turn; the rest waits (socket paused) for the next turn. libuv reads up to 2 MB per socket
     // per turn, and a full table is several seconds of work: without this, keepalives and hold
@@ -315,6 +343,10 @@ export class Session {
       let budget = TURN_BUDGET;
       while (next < queue.length) {
         if (this.conns.get(id) !== c) return;
+        if (this.inputPaused) {
+          sock.pause?.();
+          return;
+        }
         const f = queue[next++] as Uint8Array;
         this.onFrame(c, f);
         budget -= f.length;
@@ -343,6 +375,11 @@ export class Session {
       if (error) framingError = error;
       if (!waiting) drain();
     });
+    c.kick = () => {
+      sock.resume?.();
+      if (!waiting) drain();
+    };
+    if (this.inputPaused) sock.pause?.();
   }
 
   private onFrame(c: LiveConn, frame: Uint8Array): void {

@@ -28,30 +28,40 @@ import { type Logger, silentLogger } from '../../agent/common/logger.js';
 import {
   type BgpMessage,
   CeaseSubcode,
-  community,
   endOfRib,
   type FamilyName,
   familyName,
   notifications,
-  type Prefix,
   packUpdates,
   type RouteRefreshMessage,
   shutdownNotification,
   type UpdateMessage,
 } from '../codec/index.js';
-import { buildOpen, type DownReason, FAMILY_AFI_SAFI, type FsmConfig, type Negotiated, State } from '../fsm/index.js';
+import {
+  buildOpen,
+  type DeferralEvent,
+  type DeferralPeerView,
+  type DeferralState,
+  type DownReason,
+  deferralStep,
+  FAMILY_AFI_SAFI,
+  type FsmConfig,
+  type GrEvent,
+  grStep,
+  initialGrState,
+  type Negotiated,
+  peerSettled,
+  State,
+} from '../fsm/index.js';
 import {
   AdjRibIn,
-  addSlot,
   announceNlri,
-  attrsKey,
   type BestChange,
   bestOf,
   type CompiledFilter,
   canonicalPrefix,
   compileFilter,
-  type ExportPeer,
-  exportRoute,
+  type ExportTarget,
   familyOfPrefix,
   hasPaths,
   hasSlot,
@@ -61,15 +71,19 @@ import {
   type LocRibEntry,
   nextHopsOf,
   type PeerInfo,
+  type PeerPlan,
+  parseCommunities,
+  planExport,
   type Route,
   type RouteAttrs,
   removeSlot,
   ribOpsFromUpdate,
   type Selection,
-  toPrefix,
   withdrawNlri,
 } from '../rib/index.js';
+import type { PeerEntry } from './peer-entry.js';
 import { Session } from './session.js';
+import { type BestRouteView, bestRoutesOf, peerStatusOf } from './status.js';
 import { type Conn, type ListenHandle, type Network, tcpNetwork, unmapAddress } from './transport.js';
 import {
   type AnnounceOptions,
@@ -85,44 +99,8 @@ export interface SpeakerDeps {
   clock?: Clock;
   log?: Logger;
   network?: Network;
-}
-
-interface PeerStats {
-  messagesIn: number;
-  messagesOut: number;
-  updatesIn: number;
-  updatesOut: number;
-  flaps: number;
-  notificationsIn: Record<string, number>;
-  notificationsOut: Record<string, number>;
-}
-
-interface PeerEntry {
-  cfg: PeerConfig;
-  families: FamilyName[];
-  session: Session;
-  log: Logger;
-  info: PeerInfo;
-  importFilter: CompiledFilter;
-  exportFilter: CompiledFilter;
-  rin: AdjRibIn;
-  /** Index of this peer's Adj-RIB-Out state in every Loc-RIB entry's `out` array. */
-  slot: number;
-  /** Prefixes the peer has from us, in total and per family. */
-  advertised: number;
-  advertisedByFamily: Map<FamilyName, number>;
-  exportPeer?: ExportPeer;
-  establishedAt?: { mono: number; wall: number };
-  negotiated?: Negotiated;
-  /** GR restart timer (down) or stale timer (re-established, waiting for End-of-RIB). */
-  staleTimer?: { cancel(): void };
-  restartingBit: boolean;
-  /** Families whose End-of-RIB arrived on the current session. */
-  eorReceived: Set<FamilyName>;
-  stats: PeerStats;
-  lastError?: string;
-  maxPrefixWarned: boolean;
-  removed: boolean;
+  /** Routes withdrawn per event-loop turn when a peer's table goes (default WITHDRAW_CHUNK; tests). */
+  withdrawChunk?: number;
 }
 
 /** RFC 4724 §4.1 selection deferral default (FRR's `select-defer-time` default too). */
@@ -130,6 +108,14 @@ const DEFAULT_SELECTION_DEFERRAL_SEC = 360;
 
 /** Changed Loc-RIB entries exported at once at most (see markDirty). */
 const FLUSH_CHUNK = 4096;
+/**
+ * Routes of a dropped peer withdrawn per event-loop turn (~20 ms of work): a 1M-route table goes
+ * in ~250 turns with timers (keepalives, hold timers) and I/O running between them.
+ */
+const WITHDRAW_CHUNK = 4096;
+const DEFAULT_SOFT_LIMIT = 4 * 1024 * 1024;
+const DRAIN_POLL_MS = 20;
+const DEFAULT_HARD_LIMIT = 64 * 1024 * 1024;
 
 const FAMILY_OF: Record<'ipv4' | 'ipv6', FamilyName> = { ipv4: 'ipv4-unicast', ipv6: 'ipv6-unicast' };
 
@@ -154,8 +140,17 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   private flushTimer?: { cancel(): void } | undefined;
   private stopped = false;
   /** RFC 4724 §4.1 selection deferral in progress (restarting speaker). */
-  private deferring: boolean;
+  private deferral: DeferralState = { deferring: false };
   private deferralTimer?: { cancel(): void } | undefined;
+  /** Routes of dropped peers still to be removed from the Loc-RIB (see sweepRoutes). */
+  private readonly sweeps: Route[][] = [];
+  private sweepAt = 0;
+  private sweepTimer?: { cancel(): void } | undefined;
+  private readonly withdrawChunk: number;
+  /** pauseInput() in force (the consumer of route events is not keeping up). */
+  private inputPaused = false;
+  private readonly softLimit: number;
+  private readonly hardLimit: number;
 
   constructor(
     readonly config: SpeakerConfig,
@@ -171,7 +166,32 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       routerId: config.routerId,
       clusterId: config.routeReflector?.clusterId ?? config.routerId,
     };
-    this.deferring = config.gracefulRestart?.restarting === true;
+    this.deferral = { deferring: config.gracefulRestart?.restarting === true };
+    this.withdrawChunk = Math.max(1, deps.withdrawChunk ?? WITHDRAW_CHUNK);
+    this.softLimit = config.sendBuffer?.softLimitBytes ?? DEFAULT_SOFT_LIMIT;
+    this.hardLimit = config.sendBuffer?.hardLimitBytes ?? DEFAULT_HARD_LIMIT;
+  }
+
+  private get deferring(): boolean {
+    return this.deferral.deferring;
+  }
+
+  /** Runs the selection-deferral reducer (bgp/fsm/graceful-restart.ts) and its actions. */
+  private deferralEvent(e: DeferralEvent): void {
+    const { state, actions } = deferralStep(this.deferral, e);
+    this.deferral = state;
+    for (const a of actions) {
+      if (a.type === 'startTimer') {
+        this.deferralTimer?.cancel();
+        this.deferralTimer = this.clock.setTimer(a.ms, () => {
+          this.deferralTimer = undefined;
+          this.deferralEvent({ type: 'timer' });
+        });
+      } else if (a.type === 'stopTimer') {
+        this.deferralTimer?.cancel();
+        this.deferralTimer = undefined;
+      } else this.endDeferral(a.reason);
+    }
   }
 
   /** True while a restarting speaker holds back advertisements (RFC 4724 §4.1). */
@@ -186,7 +206,12 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     const l = this.config.listen;
     if (l) {
       try {
-        this.listener = await this.network.listen(l.address, l.port, (c) => this.onInbound(c));
+        this.listener = await this.network.listen(
+          l.address,
+          l.port,
+          (c) => this.onInbound(c),
+          (err) => this.log.error({ err }, 'listener error (still listening)'),
+        );
       } catch (err) {
         throw new SpeakerError('listen', `cannot listen on ${l.address}:${l.port}: ${(err as Error).message}`, {
           cause: err,
@@ -198,10 +223,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     if (this.deferring) {
       const sec = this.config.gracefulRestart?.selectionDeferralSec ?? DEFAULT_SELECTION_DEFERRAL_SEC;
       this.log.info({ selectionDeferralSec: sec }, 'restarting: deferring advertisement until End-of-RIB');
-      this.deferralTimer = this.clock.setTimer(sec * 1000, () => {
-        this.deferralTimer = undefined;
-        this.endDeferral('selection deferral timer expired');
-      });
+      this.deferralEvent({ type: 'start', restarting: true, selectionDeferralSec: sec });
       this.checkDeferral();
     }
   }
@@ -215,7 +237,9 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   async stop(communication = 'speaker shutting down'): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.deferralTimer?.cancel();
+    this.deferralEvent({ type: 'stop' });
+    this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
     this.flushNow();
     for (const p of this.peers.values()) p.session.stop('shutdown', false, shutdownNotification(communication));
     await this.listener?.close();
@@ -261,6 +285,10 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       slot: this.allocSlot(),
       advertised: 0,
       advertisedByFamily: new Map(),
+      paused: false,
+      held: new Map(),
+      eorPending: [],
+      gr: initialGrState,
       restartingBit: this.config.gracefulRestart?.restarting ?? false,
       eorReceived: new Set(),
       stats: {
@@ -307,9 +335,11 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
           }
         },
         onMessage: (dir, m) => this.count(entry, dir, m),
+        onDrain: () => this.onDrain(entry),
       },
     });
     this.peers.set(address, entry);
+    if (this.inputPaused) entry.session.pauseInput();
     this.slots[entry.slot] = entry;
     log.info({ passive: cfg.passive ?? false, families }, 'peer added');
     if (this.listener !== undefined || !this.config.listen) {
@@ -439,20 +469,10 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     if (opts.med !== undefined) attrs.med = opts.med;
     if (opts.localPref !== undefined) attrs.localPref = opts.localPref;
     if (opts.communities?.length) {
-      for (const c of opts.communities) {
-        const parts = c.split(':').map(Number);
-        if (parts.length === 2 && parts.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffff)) {
-          attrs.communities ??= [];
-          attrs.communities.push(community(parts[0] as number, parts[1] as number));
-        } else if (parts.length === 3 && parts.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) {
-          attrs.largeCommunities ??= [];
-          attrs.largeCommunities.push({
-            globalAdmin: parts[0] as number,
-            localData1: parts[1] as number,
-            localData2: parts[2] as number,
-          });
-        } else throw new SpeakerError('invalid-config', `invalid community ${c}`);
-      }
+      const c = parseCommunities(opts.communities);
+      if (!c.ok) throw new SpeakerError('invalid-config', `invalid community ${c.bad}`);
+      if (c.attrs.communities) attrs.communities = c.attrs.communities;
+      if (c.attrs.largeCommunities) attrs.largeCommunities = c.attrs.largeCommunities;
     }
     const route: Route = { prefix: canon, family: familyOfPrefix(canon), attrs, peer: undefined, stale: false };
     this.local.set(canon, route);
@@ -491,20 +511,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       p.session.fsmConfig = this.fsmConfig(p);
     }
     // RFC 4724 §4.2: stale routes survive only for families still covered with the F bit.
-    p.staleTimer?.cancel();
-    delete p.staleTimer;
-    const keep = new Set(
-      (n.peerGracefulRestart?.families ?? []).filter((f) => f.forwardingPreserved).map((f) => f.family),
-    );
-    for (const f of [...p.rin.byFamily.keys()]) if (!keep.has(f)) this.sweepStale(p, f);
-    if ([...p.rin.routes()].some((r) => r.stale)) {
-      const ms = (this.config.gracefulRestart?.staleTimeSec ?? 300) * 1000;
-      p.staleTimer = this.clock.setTimer(ms, () => {
-        delete p.staleTimer;
-        this.sweepStale(p);
-        this.scheduleFlush();
-      });
-    }
+    this.grEvent(p, { type: 'established', peerGr: n.peerGracefulRestart });
     p.exportPeer = {
       info: p.info,
       localAs: this.config.asn,
@@ -530,8 +537,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     if (!p.exportPeer || !n) return;
     for (const e of this.rib.selected()) this.markDirty(e);
     this.flushNow();
-    if (n.peerGracefulRestart)
-      for (const f of n.families) p.session.send(endOfRib(FAMILY_AFI_SAFI[f].afi, FAMILY_AFI_SAFI[f].safi));
+    if (n.peerGracefulRestart) this.sendEndOfRib(p, n.families);
   }
 
   private markDirty(e: LocRibEntry): void {
@@ -547,6 +553,11 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   /** Forgets what `p` was sent (session down or new session), for all families or one. */
   private resetOut(p: PeerEntry, family?: FamilyName): void {
     if (this.slots[p.slot] !== p) return;
+    if (family === undefined) {
+      p.held.clear();
+      p.paused = false;
+      p.eorPending = [];
+    } else for (const e of p.held.keys()) if (e.family === family) p.held.delete(e);
     const s = p.slot;
     const had = family === undefined ? p.advertised : (p.advertisedByFamily.get(family) ?? 0);
     if (family === undefined) {
@@ -567,32 +578,26 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     }
   }
 
-  /**
-   * RFC 4724 §4.1: has `p` stopped holding back our selection? Peers that are shut down, or up
-   * without GR, or restarting themselves (R bit) do not count; others must be up and have sent
-   * End-of-RIB for every negotiated family.
-   */
-  private peerSettled(p: PeerEntry): boolean {
-    if (p.cfg.shutdown || p.removed) return true;
-    const n = p.session.negotiated;
-    if (!n) return false;
-    const gr = n.peerGracefulRestart;
-    if (!gr || gr.restarting) return true;
-    return n.families.every((f) => p.eorReceived.has(f));
-  }
-
   private checkDeferral(): void {
     if (!this.deferring || this.stopped || !this.started()) return;
-    for (const p of this.peers.values()) if (!this.peerSettled(p)) return;
-    this.endDeferral('End-of-RIB from every peer');
+    let settled = true;
+    for (const p of this.peers.values()) {
+      const n = p.session.negotiated;
+      const view: DeferralPeerView = {
+        shutdown: p.cfg.shutdown === true || p.removed,
+        eorReceived: p.eorReceived,
+        ...(n ? { established: { families: n.families, peerGr: n.peerGracefulRestart } } : {}),
+      };
+      if (!peerSettled(view)) {
+        settled = false;
+        break;
+      }
+    }
+    this.deferralEvent({ type: 'check', settled });
   }
 
   /** Ends selection deferral: route events for the Loc-RIB, the table and End-of-RIB to every peer. */
   private endDeferral(reason: string): void {
-    if (!this.deferring) return;
-    this.deferring = false;
-    this.deferralTimer?.cancel();
-    this.deferralTimer = undefined;
     this.log.info({ reason, prefixes: this.rib.size }, 'selection deferral over: advertising');
     for (const e of this.rib.selected()) {
       const sel = visible(e.selection);
@@ -602,9 +607,17 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     this.flushNow();
     for (const p of this.peers.values()) {
       const n = p.session.negotiated;
-      if (p.exportPeer && n?.peerGracefulRestart)
-        for (const f of n.families) p.session.send(endOfRib(FAMILY_AFI_SAFI[f].afi, FAMILY_AFI_SAFI[f].safi));
+      if (p.exportPeer && n?.peerGracefulRestart) this.sendEndOfRib(p, n.families);
     }
+  }
+
+  /** End-of-RIB after the table (RFC 4724 §4.1); waits while exports to `p` are held back. */
+  private sendEndOfRib(p: PeerEntry, families: readonly FamilyName[]): void {
+    if (p.paused || p.held.size > 0) {
+      for (const f of families) if (!p.eorPending.includes(f)) p.eorPending.push(f);
+      return;
+    }
+    for (const f of families) p.session.send(endOfRib(FAMILY_AFI_SAFI[f].afi, FAMILY_AFI_SAFI[f].safi));
   }
 
   private selfNextHop(p: PeerEntry, localAddress: string | undefined): Partial<Record<FamilyName, string>> {
@@ -626,39 +639,123 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     delete p.establishedAt;
     this.resetOut(p);
     const gr = p.negotiated?.peerGracefulRestart;
-    if (reason.graceful && gr && !p.removed) {
-      const families = gr.families.map((f) => f.family);
+    if (reason.graceful && gr && !p.removed)
       p.log.info(
-        { reason: reason.reason, restartTimeSec: gr.restartTimeSec, families },
+        { reason: reason.reason, restartTimeSec: gr.restartTimeSec, families: gr.families.map((f) => f.family) },
         'session down, graceful restart: keeping routes as stale',
       );
-      for (const f of [...p.rin.byFamily.keys()]) if (!families.includes(f)) this.sweepStale(p, f, true);
-      p.rin.markStale(families);
-      p.staleTimer?.cancel();
-      p.staleTimer = this.clock.setTimer(gr.restartTimeSec * 1000, () => {
-        delete p.staleTimer;
-        p.log.info({}, 'graceful restart time over: dropping stale routes');
-        this.sweepStale(p);
-        this.scheduleFlush();
-      });
-    } else {
-      p.log.info({ reason: reason.reason }, 'session down: withdrawing its routes');
-      this.dropRoutes(p, p.rin.clear());
-    }
+    else p.log.info({ reason: reason.reason }, 'session down: withdrawing its routes');
+    this.grEvent(p, {
+      type: 'down',
+      graceful: reason.graceful === true,
+      peerGr: gr,
+      removed: p.removed,
+      families: [...p.rin.byFamily.keys()],
+    });
     this.scheduleFlush();
   }
 
+  /** Runs the graceful-restart helper reducer (bgp/fsm/graceful-restart.ts) for `p` and its actions. */
+  private grEvent(p: PeerEntry, e: GrEvent): void {
+    const { state, actions } = grStep(p.gr, e, this.config.gracefulRestart ?? {});
+    p.gr = state;
+    for (const a of actions) {
+      switch (a.type) {
+        case 'dropAll':
+          this.dropRoutes(p, p.rin.clear());
+          break;
+        case 'markStale':
+          p.rin.markStale(a.families);
+          break;
+        case 'sweep':
+          this.sweepStale(p, a.family, a.all === true, a.reason);
+          break;
+        case 'startTimer':
+          p.staleTimer?.cancel();
+          p.staleTimer = this.clock.setTimer(a.ms, () => {
+            delete p.staleTimer;
+            this.grEvent(p, { type: 'timer' });
+            this.scheduleFlush();
+          });
+          break;
+        case 'stopTimer':
+          p.staleTimer?.cancel();
+          delete p.staleTimer;
+          break;
+      }
+    }
+  }
+
   /** Removes stale routes (of one family, or all; `all` = every route of the family, stale or not). */
-  private sweepStale(p: PeerEntry, family?: FamilyName, all = false): void {
+  private sweepStale(p: PeerEntry, family: FamilyName | undefined, all: boolean, reason: string): void {
     if (all && family) p.rin.markStale([family]);
     const gone = p.rin.sweepStale(family);
-    if (gone.length > 0) p.log.info({ family: family ?? 'all', routes: gone.length }, 'stale routes removed');
+    if (gone.length > 0) p.log.info({ family: family ?? 'all', routes: gone.length, reason }, 'stale routes removed');
     this.dropRoutes(p, gone);
   }
 
-  private dropRoutes(p: PeerEntry, routes: Route[]): void {
-    for (const r of routes) this.apply(this.rib.remove(r.prefix, p.info.address));
-    if (routes.length > 0) this.scheduleFlush();
+  /**
+   * Removes a dropped peer's routes (already gone from its Adj-RIB-In) from the Loc-RIB: up to
+   * withdrawChunk at once, the rest in chunks on later event-loop turns (issue 9: a 1M-route
+   * table in one pass would block ~5 s, past a 3 s hold timer). Each route is removed only if it
+   * is still the Loc-RIB path (LocRib.removeRoute), so a session that came back meanwhile keeps
+   * the routes it has sent since.
+   */
+  private dropRoutes(_p: PeerEntry, routes: Route[]): void {
+    if (routes.length === 0) return;
+    this.sweeps.push(routes);
+    if (this.sweepTimer === undefined && !this.inputPaused) this.sweepChunk();
+  }
+
+  private sweepChunk(): void {
+    this.sweepTimer = undefined;
+    let budget = this.withdrawChunk;
+    while (budget > 0 && this.sweeps.length > 0) {
+      const list = this.sweeps[0] as Route[];
+      const end = Math.min(list.length, this.sweepAt + budget);
+      for (let i = this.sweepAt; i < end; i++) this.apply(this.rib.removeRoute(list[i] as Route));
+      budget -= end - this.sweepAt;
+      this.sweepAt = end;
+      if (end === list.length) {
+        this.sweeps.shift();
+        this.sweepAt = 0;
+      }
+    }
+    this.scheduleFlush();
+    if (this.sweeps.length > 0 && !this.stopped && !this.inputPaused)
+      this.sweepTimer = this.clock.setTimer(0, () => this.sweepChunk());
+  }
+
+  /**
+   * Back-pressure from the consumer of route events (e.g. stdout of `petrelctl bgp run`): stop
+   * reading from every peer and pause the chunked withdrawals until resumeInput(). Timers and
+   * keepalives go on; a pause longer than a peer's hold time ends that session.
+   */
+  pauseInput(): void {
+    if (this.inputPaused) return;
+    this.inputPaused = true;
+    this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
+    for (const p of this.peers.values()) p.session.pauseInput();
+  }
+
+  resumeInput(): void {
+    if (!this.inputPaused) return;
+    this.inputPaused = false;
+    for (const p of this.peers.values()) p.session.resumeInput();
+    if (this.sweeps.length > 0 && this.sweepTimer === undefined && !this.stopped)
+      this.sweepTimer = this.clock.setTimer(0, () => this.sweepChunk());
+  }
+
+  get inputIsPaused(): boolean {
+    return this.inputPaused;
+  }
+
+  /** Routes of dropped peers not yet removed from the Loc-RIB (chunked withdrawal in progress). */
+  get pendingWithdrawals(): number {
+    let n = 0;
+    for (const l of this.sweeps) n += l.length;
+    return n - this.sweepAt;
   }
 
   private onUpdate(p: PeerEntry, msg: UpdateMessage): void {
@@ -668,11 +765,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     if (ops.endOfRib) {
       p.log.debug({ family: ops.endOfRib }, 'End-of-RIB received');
       p.eorReceived.add(ops.endOfRib);
-      this.sweepStale(p, ops.endOfRib);
-      if (![...p.rin.routes()].some((r) => r.stale)) {
-        p.staleTimer?.cancel();
-        delete p.staleTimer;
-      }
+      this.grEvent(p, { type: 'endOfRib', family: ops.endOfRib });
       this.checkDeferral();
       return;
     }
@@ -810,166 +903,93 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     if (list.length === 0) return;
     this.dirty = [];
     const peers: PeerEntry[] = [];
-    for (const p of this.peers.values()) if (p.exportPeer) peers.push(p);
-    const n = peers.length;
-    const groups: Map<RouteAttrs, { family: FamilyName; prefixes: Prefix[] }>[] = [];
-    const withdraws: Map<FamilyName, Prefix[]>[] = [];
-    // Per peer: the export result for the last (attribute object, source, family) seen; the
-    // prefixes of one received UPDATE share these, so most lookups end here (when the peer's
-    // export filter does not depend on the prefix).
-    const lastAttrs: (RouteAttrs | undefined)[] = [];
-    const lastSrc: (PeerInfo | undefined)[] = [];
-    const lastFamily: (FamilyName | undefined)[] = [];
-    const lastOut: (RouteAttrs | undefined)[] = [];
-    const lastGroupAttrs: (RouteAttrs | undefined)[] = [];
-    const lastGroup: ({ family: FamilyName; prefixes: Prefix[] } | undefined)[] = [];
-    for (let i = 0; i < n; i++) {
-      groups.push(new Map());
-      withdraws.push(new Map());
-      lastAttrs.push(undefined);
-      lastSrc.push(undefined);
-      lastFamily.push(undefined);
-      lastOut.push(undefined);
-      lastGroupAttrs.push(undefined);
-      lastGroup.push(undefined);
+    const targets: ExportTarget[] = [];
+    for (const p of this.peers.values()) {
+      if (!p.exportPeer) continue;
+      peers.push(p);
+      targets.push({ slot: p.slot, peer: p.exportPeer, paused: p.paused, held: p.held });
     }
-    // Advertised-prefix counts per peer and family, applied once at the end (sessions carry
-    // only the unicast families: see FAMILY_OF).
-    const delta4 = new Int32Array(n);
-    const delta6 = new Int32Array(n);
-    for (const e of list) {
-      e.dirty = false;
-      const v6 = e.family === 'ipv6-unicast';
-      const best = e.selection && bestOf(e.selection);
-      const sent = e.sent;
-      // Codec form of the prefix, made once for all peers.
-      let nlri: Prefix | undefined;
-      for (let i = 0; i < n; i++) {
-        const p = peers[i] as PeerEntry;
-        const s = p.slot;
-        const ep = p.exportPeer as ExportPeer;
-        let next: RouteAttrs | undefined;
-        if (best !== undefined) {
-          if (
-            best.attrs === lastAttrs[i] &&
-            best.peer === lastSrc[i] &&
-            e.family === lastFamily[i] &&
-            ep.exportFilter.always !== undefined
-          )
-            next = lastOut[i];
-          else {
-            next = exportRoute(best, ep);
-            lastAttrs[i] = best.attrs;
-            lastSrc[i] = best.peer;
-            lastFamily[i] = e.family;
-            lastOut[i] = next;
-          }
-        }
-        // The peer has the export of `sent` when its slot is in `out` (see LocRibEntry).
-        const had = hasSlot(e.out, s);
-        if (next === undefined) {
-          if (!had) continue;
-          e.out = removeSlot(e.out, s);
-          const d = v6 ? delta6 : delta4;
-          d[i] = (d[i] as number) - 1;
-          const w = withdraws[i] as Map<FamilyName, Prefix[]>;
-          let l = w.get(e.family);
-          if (l === undefined) {
-            l = [];
-            w.set(e.family, l);
-          }
-          nlri ??= toPrefix(e.prefix);
-          l.push(nlri);
-          continue;
-        }
-        if (had) {
-          if (best === sent) continue;
-          const prev = exportRoute(sent as Route, ep);
-          if (prev === next || (prev !== undefined && attrsKey(prev) === attrsKey(next))) continue;
-        } else {
-          e.out = addSlot(e.out, s);
-          const d = v6 ? delta6 : delta4;
-          d[i] = (d[i] as number) + 1;
-        }
-        let l = next === lastGroupAttrs[i] ? lastGroup[i] : undefined;
-        if (l === undefined) {
-          const g = groups[i] as Map<RouteAttrs, { family: FamilyName; prefixes: Prefix[] }>;
-          l = g.get(next);
-          if (l === undefined) {
-            l = { family: e.family, prefixes: [] };
-            g.set(next, l);
-          }
-          lastGroupAttrs[i] = next;
-          lastGroup[i] = l;
-        }
-        nlri ??= toPrefix(e.prefix);
-        l.prefixes.push(nlri);
-      }
-      e.sent = best;
-      if (best === undefined && isEmptySlots(e.out)) this.rib.prune(e);
-    }
-    for (let i = 0; i < n; i++) {
+    const plan = planExport(list, targets);
+    for (const e of plan.prune) this.rib.prune(e);
+    for (let i = 0; i < peers.length; i++) {
       const p = peers[i] as PeerEntry;
-      const d4 = delta4[i] as number;
-      const d6 = delta6[i] as number;
+      const pp = plan.peers[i] as PeerPlan;
+      const d4 = pp.delta['ipv4-unicast'];
+      const d6 = pp.delta['ipv6-unicast'];
       p.advertised += d4 + d6;
       if (d4 !== 0) p.advertisedByFamily.set('ipv4-unicast', (p.advertisedByFamily.get('ipv4-unicast') ?? 0) + d4);
       if (d6 !== 0) p.advertisedByFamily.set('ipv6-unicast', (p.advertisedByFamily.get('ipv6-unicast') ?? 0) + d6);
       const ctx = p.session.ctx;
       // One write per peer and flush: a burst becomes one (or a few) TCP segments per peer.
       const frames: Buffer[] = [];
-      for (const [family, prefixes] of withdraws[i] as Map<FamilyName, Prefix[]>)
+      for (const [family, prefixes] of pp.withdraw)
         for (const f of packUpdates(withdrawNlri(family, prefixes), ctx)) frames.push(f);
-      // Distinct attribute objects with equal contents go out together.
-      const byKey = new Map<string, { family: FamilyName; attrs: RouteAttrs; prefixes: Prefix[] }>();
-      for (const [attrs, g] of groups[i] as Map<RouteAttrs, { family: FamilyName; prefixes: Prefix[] }>) {
-        const k = `${g.family}|${attrsKey(attrs)}`;
-        const have = byKey.get(k);
-        if (have === undefined) byKey.set(k, { family: g.family, attrs, prefixes: g.prefixes });
-        else for (const x of g.prefixes) have.prefixes.push(x);
-      }
-      for (const g of byKey.values())
+      for (const g of pp.announce)
         for (const f of packUpdates(announceNlri(g.family, g.attrs, g.prefixes), ctx)) frames.push(f);
       if (frames.length > 0) p.session.sendEncoded(frames, frames.length);
+      this.checkSendBuffer(p);
+    }
+  }
+
+  /**
+   * Back-pressure: above the soft limit exports to `p` pause (held, see export-plan.ts) until
+   * the socket drains; above the hard limit the session ends with Cease 6/8 (Out of Resources).
+   */
+  private checkSendBuffer(p: PeerEntry): void {
+    const queued = p.session.writableLength;
+    if (queued > this.hardLimit) {
+      p.log.warn({ queuedBytes: queued, hardLimitBytes: this.hardLimit }, 'send buffer over hard limit: Cease 6/8');
+      p.session.stop('send buffer over hard limit', true, notifications.cease(CeaseSubcode.OutOfResources));
+      return;
+    }
+    if (!p.paused && queued > this.softLimit) {
+      p.paused = true;
+      p.log.info({ queuedBytes: queued, softLimitBytes: this.softLimit }, 'peer not reading: exports paused');
+      this.pollDrain(p);
+    }
+  }
+
+  /**
+   * 'drain' comes only after a write() returned false (past the socket's highWaterMark, 16 kB):
+   * with a soft limit below that, or when the socket empties between checks, the buffer is
+   * polled as well (DRAIN_POLL_MS) while paused.
+   */
+  private pollDrain(p: PeerEntry): void {
+    const session = p.session;
+    this.clock.setTimer(DRAIN_POLL_MS, () => {
+      if (!p.paused || p.session !== session || !p.exportPeer || this.stopped) return;
+      if (session.writableLength <= this.softLimit / 2) this.onDrain(p);
+      else this.pollDrain(p);
+    });
+  }
+
+  /** The socket drained: resume exports with what was held back, then any pending End-of-RIB. */
+  private onDrain(p: PeerEntry): void {
+    if (!p.paused || !p.exportPeer) return;
+    p.paused = false;
+    p.log.info({ held: p.held.size }, 'peer reading again: exports resumed');
+    for (const e of p.held.keys()) {
+      if (p.paused) break;
+      this.markDirty(e);
+    }
+    this.flushNow();
+    if (!p.paused && p.held.size === 0 && p.eorPending.length > 0) {
+      const fams = p.eorPending;
+      p.eorPending = [];
+      this.sendEndOfRib(p, fams);
     }
   }
 
   // ---------------------------------------------------------------- status
 
   /** Best routes (learned and local), for status and tests. */
-  bestRoutes(): {
-    prefix: string;
-    family: FamilyName;
-    nextHops: string[];
-    peer?: string;
-    local: boolean;
-    stale: boolean;
-  }[] {
-    const out: {
-      prefix: string;
-      family: FamilyName;
-      nextHops: string[];
-      peer?: string;
-      local: boolean;
-      stale: boolean;
-    }[] = [];
-    for (const e of this.rib.selected()) {
-      const b = bestOf(e.selection);
-      out.push({
-        prefix: e.prefix,
-        family: e.family,
-        nextHops: nextHopsOf(e.selection),
-        ...(b.peer ? { peer: b.peer.address } : {}),
-        local: !b.peer,
-        stale: b.stale === true,
-      });
-    }
-    return out;
+  bestRoutes(): BestRouteView[] {
+    return bestRoutesOf(this.rib);
   }
 
   peerStatus(address?: string): PeerStatus[] {
     const list = address ? [this.peer(address)] : [...this.peers.values()];
-    return list.map((p) => this.statusOf(p));
+    return list.map((p) => peerStatusOf(p, this.clock.now()));
   }
 
   status(): SpeakerStatus {
@@ -986,52 +1006,6 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       s.listen = { address: this.config.listen.address, port: this.listener?.port ?? this.config.listen.port };
     if (this.config.routeReflector) s.clusterId = this.me.clusterId;
     return s;
-  }
-
-  private statusOf(p: PeerEntry): PeerStatus {
-    const n = p.session.negotiated;
-    const fams = new Set<FamilyName>([...p.families, ...p.rin.byFamily.keys()]);
-    let stale = 0;
-    if (p.staleTimer) for (const r of p.rin.routes()) if (r.stale) stale++;
-    const st: PeerStatus = {
-      address: p.info.address,
-      asn: p.cfg.asn,
-      state: p.session.state,
-      adminShutdown: p.cfg.shutdown ?? false,
-      isIbgp: p.info.isIbgp,
-      routeReflectorClient: p.info.rrClient,
-      uptimeSec: p.establishedAt ? Math.floor((this.clock.now() - p.establishedAt.mono) / 1000) : 0,
-      families: [...fams].map((family) => ({
-        family,
-        received: p.rin.byFamily.get(family)?.received ?? 0,
-        accepted: p.rin.byFamily.get(family)?.accepted ?? 0,
-        advertised: p.advertisedByFamily.get(family) ?? 0,
-      })),
-      prefixesReceived: p.rin.received,
-      prefixesAccepted: p.rin.accepted,
-      prefixesAdvertised: p.advertised,
-      flaps: p.stats.flaps,
-      messagesIn: p.stats.messagesIn,
-      messagesOut: p.stats.messagesOut,
-      updatesIn: p.stats.updatesIn,
-      updatesOut: p.stats.updatesOut,
-      notificationsIn: { ...p.stats.notificationsIn },
-      notificationsOut: { ...p.stats.notificationsOut },
-      staleRoutes: stale,
-    };
-    if (p.cfg.description) st.description = p.cfg.description;
-    if (p.info.bgpId) st.peerBgpId = p.info.bgpId;
-    const la = p.session.localAddress;
-    if (n && la) st.localAddress = la;
-    if (p.establishedAt) st.establishedAt = new Date(p.establishedAt.wall).toISOString();
-    if (n) {
-      st.holdTimeSec = n.holdTimeSec;
-      st.keepaliveSec = n.keepaliveSec;
-      if (n.peerGracefulRestart) st.peerGracefulRestart = { restartTimeSec: n.peerGracefulRestart.restartTimeSec };
-    }
-    const err = p.lastError ?? p.session.fsmState.lastError;
-    if (err) st.lastError = err;
-    return st;
   }
 }
 

@@ -13,6 +13,8 @@ export interface Conn {
   readonly remoteAddress?: string | undefined;
   readonly remotePort?: number | undefined;
   write(data: Uint8Array): boolean;
+  /** Bytes written but not yet handed to the kernel (net.Socket); absent: always 0. */
+  readonly writableLength?: number;
   /** Flush queued data, then close. */
   end(): void;
   /** Close at once. */
@@ -24,6 +26,8 @@ export interface Conn {
   on(event: 'data', fn: (chunk: Buffer) => void): this;
   on(event: 'close', fn: () => void): this;
   on(event: 'error', fn: (err: Error) => void): this;
+  /** The write buffer emptied after write() returned false. */
+  on(event: 'drain', fn: () => void): this;
 }
 
 export interface ConnectOptions {
@@ -36,11 +40,17 @@ export interface ConnectOptions {
 export interface ListenHandle {
   readonly port: number;
   close(): Promise<void>;
+  /** The listening server where there is one (tests emit errors on it). */
+  readonly server?: EventEmitter;
 }
 
 export interface Network {
   connect(o: ConnectOptions): Conn;
-  listen(host: string, port: number, onConn: (c: Conn) => void): Promise<ListenHandle>;
+  /**
+   * `onError` gets errors of the listening socket after listen succeeded (an accept failing with
+   * EMFILE): the listener stays open, and without a listener such an error would end the process.
+   */
+  listen(host: string, port: number, onConn: (c: Conn) => void, onError?: (err: Error) => void): Promise<ListenHandle>;
   /**
    * Is `address` on a directly connected network (in the subnet of a local interface address)?
    * eBGP peers without multihop must be (BIRD's `direct`, FRR's connected check). Absent: yes.
@@ -71,14 +81,17 @@ export const tcpNetwork: Network = {
     s.connect({ host: o.host, port: o.port, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
     return s;
   },
-  listen(host, port, onConn) {
+  listen(host, port, onConn, onError) {
     return new Promise((resolve, reject) => {
       const srv = createServer({ noDelay: true }, (s) => onConn(s));
       srv.once('error', reject);
       srv.listen({ host, port }, () => {
         srv.off('error', reject);
+        // For the server's life: an accept error is reported, never thrown.
+        srv.on('error', (err) => onError?.(err));
         const addr = srv.address();
         resolve({
+          server: srv,
           port: addr && typeof addr === 'object' ? addr.port : port,
           close: () =>
             new Promise<void>((r) => {
@@ -97,12 +110,46 @@ export const tcpNetwork: Network = {
 
 // ---------------------------------------------------------------- fake
 
-/** One end of an in-memory socket pair. Delivery is asynchronous (microtasks), like a real socket. */
+/**
+ * One end of an in-memory socket pair. Delivery is asynchronous (microtasks), like a real socket.
+ * Stall mode (`stall()`): the peer stops reading; writes queue here (writableLength grows,
+ * write() returns false past HIGH_WATER) until `unstall()` delivers them and emits 'drain'.
+ */
 export class FakeConn extends EventEmitter implements Conn {
+  static readonly HIGH_WATER = 16 * 1024;
   peer?: FakeConn;
   closed = false;
   /** Everything written, for assertions. */
   readonly written: Buffer[] = [];
+  private stalled = false;
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private needDrain = false;
+  get writableLength(): number {
+    return this.queuedBytes;
+  }
+  /** The peer stops reading (its receive window is full). */
+  stall(): void {
+    this.stalled = true;
+  }
+  /** The peer reads again: queued bytes are delivered, then 'drain' (if a write returned false). */
+  unstall(): void {
+    this.stalled = false;
+    const q = this.queued;
+    this.queued = [];
+    this.queuedBytes = 0;
+    const p = this.peer;
+    for (const b of q)
+      queueMicrotask(() => {
+        if (p && !p.closed) p.emit('data', b);
+      });
+    if (this.needDrain) {
+      this.needDrain = false;
+      queueMicrotask(() => {
+        if (!this.closed) this.emit('drain');
+      });
+    }
+  }
   constructor(
     readonly localAddress: string,
     readonly remoteAddress: string,
@@ -115,6 +162,12 @@ export class FakeConn extends EventEmitter implements Conn {
     if (this.closed) return false;
     const copy = Buffer.from(data);
     this.written.push(copy);
+    if (this.stalled) {
+      this.queued.push(copy);
+      this.queuedBytes += copy.length;
+      if (this.queuedBytes > FakeConn.HIGH_WATER) this.needDrain = true;
+      return !this.needDrain;
+    }
     const p = this.peer;
     queueMicrotask(() => {
       if (p && !p.closed) p.emit('data', copy);

@@ -75,6 +75,12 @@ export interface SpeakerConfig {
   extendedMessage?: boolean;
   /** Coalesce outgoing UPDATEs for this long (default 0: next tick). */
   advertisementIntervalMs?: number;
+  /**
+   * Back-pressure per session: above `softLimitBytes` queued in the socket (not taken by the
+   * kernel) exports to that peer pause until the socket drains; above `hardLimitBytes` the
+   * session is closed with Cease 6/8 (Out of Resources). Defaults 4 MiB / 64 MiB.
+   */
+  sendBuffer?: { softLimitBytes?: number; hardLimitBytes?: number };
 }
 
 export interface AnnounceOptions {
@@ -137,6 +143,8 @@ export interface PeerStatus {
   /** Routes kept from this peer during its graceful restart. */
   staleRoutes: number;
   peerGracefulRestart?: { restartTimeSec: number };
+  /** Back-pressure: Loc-RIB changes not yet sent because the peer is not reading (absent: none). */
+  exportsHeld?: number;
 }
 
 export interface SpeakerStatus {
