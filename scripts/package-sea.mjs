@@ -41,7 +41,11 @@ for (const [name, entry] of Object.entries(SEA_ENTRIES)) {
       `--outfile=${tmp}`,
       `${root}${entry}`,
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'], cwd: root, env: { ...process.env, BUN_INSTALL_CACHE_DIR: `${out}/.cache` } },
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      cwd: root,
+      env: { ...process.env, BUN_INSTALL_CACHE_DIR: `${out}/.cache` },
+    },
   );
   if (r.status !== 0) throw new Error(`bun build ${entry} failed (${r.status ?? r.signal})`);
   chmodSync(tmp, 0o755);
