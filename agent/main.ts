@@ -5,6 +5,7 @@
  */
 import { openEtcdIpam } from '../ipam-etcd/index.js';
 import { createLogger } from './common/log.js';
+import { writeErr } from './common/output.js';
 import { ConfigError, parseAgentConfig } from './config.js';
 import { EtcdIpamBackend, IpamService, listenIpamSocket } from './ipam-service/index.js';
 
@@ -20,7 +21,7 @@ async function main(): Promise<number> {
     cfg = parseAgentConfig(process.argv.slice(2), process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
+      writeErr(`${err.message}\n`);
       return 2;
     }
     throw err;
@@ -80,7 +81,7 @@ main().then(
     setTimeout(() => process.exit(code), 100).unref();
   },
   (err: unknown) => {
-    process.stderr.write(`petrel-agent: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    writeErr(`petrel-agent: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   },
 );

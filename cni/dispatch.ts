@@ -4,13 +4,13 @@
  * fakes. Order of checks follows the Go skel: CNI_COMMAND, then stdin (6/1/7), then the variables
  * that command requires (4).
  */
-import type { Logger } from '../agent/common/logger.js';
 import type { IpamClient } from './agent-client.js';
 import type { CommandContext } from './commands/context.js';
 import { cmdVersion } from './commands/version.js';
 import type { PluginRunner } from './delegate.js';
 import { readCommand, readEnv } from './env.js';
 import { CniError, toErrorJson } from './errors.js';
+import type { PluginLogger as Logger } from './log.js';
 import { type NetConf, parseNetConf, sniffVersion } from './netconf.js';
 import type { NetnsExec } from './netns.js';
 import type { CniResult } from './types.js';

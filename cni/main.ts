@@ -1,9 +1,14 @@
-/** bin/petrel: the Petrel CNI plugin (process edge only; see run.ts and dispatch.ts). */
-import { cmdAdd } from './commands/add.js';
-import { cmdCheck } from './commands/check.js';
-import { cmdDel } from './commands/del.js';
-import { cmdGc } from './commands/gc.js';
-import { cmdStatus } from './commands/status.js';
+/**
+ * bin/petrel: the Petrel CNI plugin (process edge only; see run.ts and dispatch.ts). Each command
+ * module loads when that command runs: VERSION needs none of them.
+ */
 import { main } from './run.js';
 
-main({ component: 'cni', ADD: cmdAdd, DEL: cmdDel, CHECK: cmdCheck, STATUS: cmdStatus, GC: cmdGc });
+main({
+  component: 'cni',
+  ADD: async (ctx) => (await import('./commands/add.js')).cmdAdd(ctx),
+  DEL: async (ctx) => (await import('./commands/del.js')).cmdDel(ctx),
+  CHECK: async (ctx) => (await import('./commands/check.js')).cmdCheck(ctx),
+  STATUS: async (ctx) => (await import('./commands/status.js')).cmdStatus(ctx),
+  GC: async (ctx) => (await import('./commands/gc.js')).cmdGc(ctx),
+});

@@ -6,7 +6,9 @@
 #      veth, /32 address, default route via 169.254.1.1 answered by proxy ARP, /32 host routes;
 #   4. TCP from pod to pod and from the node to a pod; `petrelctl ipam show` and the raw
 #      `etcdctl get --prefix /petrel/` view; then CNI DEL releases everything.
-# Everything it starts is stopped by PID and every namespace it makes is deleted on exit.
+# Everything it starts runs in its own process group (setsid), and on exit each group is ended
+# whole (SIGTERM, then SIGKILL): the command that `ip netns exec` runs and anything it forked.
+# Every namespace it makes is deleted on exit. test/integration/demo checks that nothing is left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -21,14 +23,31 @@ TAG="petrel-demo-$$"
 NODE="$TAG-node"; EXT="$TAG-ext"; POD1="$TAG-pod1"; POD2="$TAG-pod2"
 TMP=$(mktemp -d /tmp/petrel-demo.XXXXXX)
 PIDS=()
+# bg NETNS CMD...: runs CMD inside NETNS in the background as the leader of a new process group
+# (a background job of a script is no group leader, so setsid execs in place: $! is CMD's PID,
+# since `ip netns exec` execs CMD too).
+bg() {
+  local ns=$1; shift
+  setsid ip netns exec "$ns" "$@" &
+  PIDS+=($!)
+}
+group_alive() { kill -0 -- "-$1" 2>/dev/null; }
 cleanup() {
   set +e
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done
+  for _ in $(seq 1 50); do
+    alive=0
+    for pid in "${PIDS[@]}"; do group_alive "$pid" && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL -- "-$pid" 2>/dev/null; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
   for ns in "$POD1" "$POD2" "$NODE" "$EXT"; do ip netns del "$ns" 2>/dev/null; done
   rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 in_node() { ip netns exec "$NODE" "$@"; }
@@ -42,15 +61,13 @@ ip -n "$EXT" addr add 192.168.77.254/24 dev ext0; ip -n "$EXT" link set ext0 up
 ip -n "$NODE" route add default via 192.168.77.254
 
 say "etcd and petrel-agent inside the node namespace"
-in_node etcd --name demo --data-dir "$TMP/etcd" --listen-client-urls http://127.0.0.1:2379 \
-  --advertise-client-urls http://127.0.0.1:2379 --log-level error >"$TMP/etcd.log" 2>&1 &
-PIDS+=($!)
+bg "$NODE" etcd --name demo --data-dir "$TMP/etcd" --listen-client-urls http://127.0.0.1:2379 \
+  --advertise-client-urls http://127.0.0.1:2379 --log-level error >"$TMP/etcd.log" 2>&1
 for _ in $(seq 1 100); do in_node etcdctl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
-in_node bin/petrel-agent --node-name node-a --etcd-endpoints http://127.0.0.1:2379 \
-  --socket "$TMP/agent.sock" --log-level warn >"$TMP/agent.log" 2>&1 &
-PIDS+=($!)
+bg "$NODE" bin/petrel-agent --node-name node-a --etcd-endpoints http://127.0.0.1:2379 \
+  --socket "$TMP/agent.sock" --log-level warn >"$TMP/agent.log" 2>&1
 for _ in $(seq 1 100); do [ -S "$TMP/agent.sock" ] && break; sleep 0.1; done
-echo "etcd pid ${PIDS[0]}, agent pid ${PIDS[1]}, socket $TMP/agent.sock"
+echo "etcd pid ${PIDS[0]}, agent pid ${PIDS[1]}, socket $TMP/agent.sock, run tag $TAG"
 
 say "IP pools"
 ctl ipam pool add default-ipv4 --cidr 10.244.0.0/16 --ipip-mode Always --nat-outgoing
@@ -79,8 +96,8 @@ ip -n "$NODE" route | grep -E "^10\.244\." || true
 
 say "TCP: pod web-1 -> pod web-0, node -> pod web-1"
 SERVER='require("net").createServer(s=>{s.end("hello from "+process.argv[1]+"\n")}).listen(8080,"0.0.0.0")'
-ip netns exec "$POD1" node -e "$SERVER" web-0 & PIDS+=($!)
-ip netns exec "$POD2" node -e "$SERVER" web-1 & PIDS+=($!)
+bg "$POD1" node -e "$SERVER" web-0
+bg "$POD2" node -e "$SERVER" web-1
 sleep 0.5
 CLIENT='const s=require("net").connect(8080,process.argv[1]);s.on("data",d=>process.stdout.write(d));s.on("error",e=>{console.error(String(e));process.exit(1)})'
 ip netns exec "$POD2" node -e "$CLIENT" "$IP1"

@@ -2,6 +2,7 @@
 
 import { type Ipam, openEtcdIpam } from '../../ipam-etcd/index.js';
 import type { Logger } from '../common/logger.js';
+import { writeOut } from '../common/output.js';
 
 export interface GlobalOptions {
   etcdEndpoints: string;
@@ -38,14 +39,14 @@ export function makeContext(getOpts: () => GlobalOptions, log: Logger, setExit: 
       }
     },
     out: (line) => {
-      process.stdout.write(`${line}\n`);
+      writeOut(`${line}\n`);
     },
     setExitCode: setExit,
   };
 }
 
 export function printJson(v: unknown): void {
-  process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+  writeOut(`${JSON.stringify(v, null, 2)}\n`);
 }
 
 /** Left-aligned columns separated by two spaces; the first row is the header. */

@@ -7,9 +7,13 @@
 import { Command, CommanderError, Option } from 'commander';
 import { IpamError } from '../../ipam-etcd/index.js';
 import { createLogger, type LogLevel } from '../common/log.js';
+import { exit, writeErr, writeOut } from '../common/output.js';
 import { registerBgp } from './bgp-commands.js';
 import { type GlobalOptions, makeContext } from './common.js';
 import { registerIpam } from './ipam-commands.js';
+
+/** Help, usage errors and results all go through the output module: written before exit. */
+const OUTPUT = { writeOut, writeErr };
 
 async function main(): Promise<number> {
   // Library deprecation notices (grpc-js sets the TLS ServerName to an IP address: DEP0123) are
@@ -45,7 +49,8 @@ async function main(): Promise<number> {
         .default('warn'),
     )
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .configureOutput(OUTPUT);
   const log = () => createLogger({ level: program.opts().logLevel as LogLevel, base: { component: 'petrelctl' } });
   const ctx = makeContext(
     () => program.opts<GlobalOptions>(),
@@ -57,7 +62,7 @@ async function main(): Promise<number> {
   registerIpam(program, ctx);
   registerBgp(program, ctx);
   program.commands.forEach(function exitOverrideAll(c: Command) {
-    c.exitOverride().showHelpAfterError();
+    c.exitOverride().showHelpAfterError().configureOutput(OUTPUT);
     c.commands.forEach(exitOverrideAll);
   });
   try {
@@ -68,18 +73,13 @@ async function main(): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     const msg = err instanceof IpamError ? err.message : err instanceof Error ? err.message : String(err);
-    process.stderr.write(`petrelctl: error: ${msg}\n`);
+    writeErr(`petrelctl: error: ${msg}\n`);
     return 1;
   }
   return exitCode;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(
-      `petrelctl: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exit(1);
-  },
-);
+main().then(exit, (err: unknown) => {
+  writeErr(`petrelctl: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  exit(1);
+});

@@ -1,5 +1,5 @@
 /** The speaker's record of one configured peer (shared by speaker.ts and status.ts). */
-import type { Logger } from '../../agent/common/log.js';
+import type { Logger } from '../../agent/common/logger.js';
 import type { FamilyName } from '../codec/index.js';
 import type { GrPeerState, Negotiated } from '../fsm/index.js';
 import type { AdjRibIn, CompiledFilter, ExportPeer, LocRibEntry, PeerInfo, Route } from '../rib/index.js';

@@ -20,7 +20,7 @@ before(async () => {
   const log = {
     child: () => log,
     error: (o: unknown) => logged.push(o),
-  } as unknown as import('../../agent/common/log.js').Logger;
+  } as unknown as import('../../agent/common/logger.js').Logger;
   srv = await startStatusServer(speaker, createBgpMetrics(speaker), '127.0.0.1', 0, { log, headersTimeoutMs: 600 });
 });
 

@@ -20,7 +20,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { Registry } from 'prom-client';
-import { type Logger, silentLogger } from '../../agent/common/log.js';
+import { type Logger, silentLogger } from '../../agent/common/logger.js';
 import type { Speaker } from './speaker.js';
 import { SpeakerError } from './types.js';
 

@@ -54,7 +54,7 @@ test('speaker: a listener error after start is logged and the speaker keeps list
     debug: () => {},
     warn: () => {},
     error: (o: unknown) => logged.push(o),
-  } as unknown as import('../../agent/common/log.js').Logger;
+  } as unknown as import('../../agent/common/logger.js').Logger;
   const speaker = new Speaker(
     { asn: 64512, routerId: '10.0.0.1', listen: { address: '127.0.0.1', port: 0 } },
     { network, log },

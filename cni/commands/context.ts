@@ -1,7 +1,7 @@
 /** What every command gets: the validated request and the injected shells. */
-import type { Logger } from '../../agent/common/logger.js';
 import type { IpamClient } from '../agent-client.js';
 import type { PluginRunner } from '../delegate.js';
+import type { PluginLogger as Logger } from '../log.js';
 import type { NetConf } from '../netconf.js';
 import type { NetnsExec } from '../netns.js';
 import type { CniEnv } from '../types.js';
