@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { needs } from '../../helpers/needs.js';
 import { ROOT } from '../../helpers/petrelctl.js';
-import { needsPetrelBins } from '../cni/harness.js';
+import { PETREL_BINS } from '../cni/harness.js';
 
 function processesMentioning(needles: string[]): string[] {
   const out: string[] = [];
@@ -28,7 +28,7 @@ function processesMentioning(needles: string[]): string[] {
 }
 
 test('scripts/demo.sh: demo done, and no process, netns, mount or temp dir of the run is left', {
-  skip: needs('root', 'netns', 'etcd', 'etcdctl', 'bundles') || needsPetrelBins(),
+  skip: needs('root', 'netns', 'etcd', 'etcdctl', 'bundles', PETREL_BINS),
   timeout: 300_000,
 }, () => {
   const r = spawnSync('bash', [join(ROOT, 'scripts/demo.sh')], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { type EtcdHandle, startEtcd } from '../../helpers/etcd.js';
 import { needs } from '../../helpers/needs.js';
 import { PETRELCTL, petrelctl } from '../../helpers/petrelctl.js';
-import { needsPetrelBins, pluginDir, startWorld, type World } from '../cni/harness.js';
+import { PETREL_BINS, pluginDir, startWorld, type World } from '../cni/harness.js';
 
 const MB = 1 << 20;
 
@@ -115,7 +115,7 @@ describe('petrelctl output through a slow pipe', { skip: needs('etcd', 'bundles'
   });
 });
 
-describe('CNI plugin output through a slow pipe', { skip: needs('root', 'netns', 'etcd') || needsPetrelBins() }, () => {
+describe('CNI plugin output through a slow pipe', { skip: needs('root', 'netns', 'etcd', PETREL_BINS) }, () => {
   let w: World;
   before(async () => {
     w = await startWorld();
