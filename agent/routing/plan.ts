@@ -78,6 +78,12 @@ export function canonicalPrefix(s: string): string | null {
   return `${formatIp(n.family, n.addr & mask(n.family, n.len))}/${n.len}`;
 }
 
+/** Canonical text of a bare address (RFC 5952 for IPv6), or null. */
+export function canonicalIp(s: string): string | null {
+  const n = parseNet(s);
+  return n && n.len === bits(n.family) ? formatIp(n.family, n.addr) : null;
+}
+
 function ipString(n: Net): string {
   return formatIp(n.family, n.addr);
 }
@@ -113,10 +119,8 @@ export function plan(input: PlanInput): DesiredState {
   const self = input.self;
   const self4 = self.ipv4 ? parseNet(self.ipv4) : null;
   const self6 = self.ipv6 ? parseNet(self.ipv6) : null;
-  if (self.ipv4 && (!self4 || self4.family !== 4))
-    skipped.push({ what: `self ipv4 ${self.ipv4}`, reason: 'not an IPv4 address' });
-  if (self.ipv6 && (!self6 || self6.family !== 6))
-    skipped.push({ what: `self ipv6 ${self.ipv6}`, reason: 'not an IPv6 address' });
+  if (self.ipv4 && self4?.family !== 4) skipped.push({ what: `self ipv4 ${self.ipv4}`, reason: 'not an IPv4 address' });
+  if (self.ipv6 && self6?.family !== 6) skipped.push({ what: `self ipv6 ${self.ipv6}`, reason: 'not an IPv6 address' });
   const s4 = self4?.family === 4 ? self4 : null;
   const s6 = self6?.family === 6 ? self6 : null;
 
@@ -232,9 +236,9 @@ export function plan(input: PlanInput): DesiredState {
     const vtep = family === 4 ? node.spec.vxlanTunnelAddr : node.spec.vxlanTunnelAddrV6;
     const mac = family === 4 ? node.spec.vxlanMac : (node.spec.vxlanMacV6 ?? node.spec.vxlanMac);
     const under = family === 4 ? node.v4 : node.v6;
-    if (!vtep || !mac || !under)
-      return `node ${node.spec.name} has no IPv${family} VXLAN tunnel address, MAC or address`;
-    return { family, dst, type: 'unicast', gateway: vtep, dev, onlink: true };
+    const gw = vtep ? canonicalIp(vtep) : null;
+    if (!gw || !mac || !under) return `node ${node.spec.name} has no IPv${family} VXLAN tunnel address, MAC or address`;
+    return { family, dst, type: 'unicast', gateway: gw, dev, onlink: true };
   };
   /** A route through VXLAN (or direct for CrossSubnet on the same subnet) to `node`. */
   const viaVxlanPool = (pool: ParsedPool, family: Family, dst: string, node: ParsedNode, what: string): void => {
@@ -316,14 +320,16 @@ export function plan(input: PlanInput): DesiredState {
   const neighbours: NeighSpec[] = [];
   const fdb: FdbSpec[] = [];
   for (const n of nodes.values()) {
-    if (vx4 && n.v4 && n.spec.vxlanTunnelAddr && n.spec.vxlanMac) {
+    const vtep4 = n.spec.vxlanTunnelAddr ? canonicalIp(n.spec.vxlanTunnelAddr) : null;
+    const vtep6 = n.spec.vxlanTunnelAddrV6 ? canonicalIp(n.spec.vxlanTunnelAddrV6) : null;
+    if (vx4 && n.v4 && vtep4 && n.spec.vxlanMac) {
       const mac = n.spec.vxlanMac.toLowerCase();
-      neighbours.push({ dev: Devices.vxlan, ip: n.spec.vxlanTunnelAddr, mac });
+      neighbours.push({ dev: Devices.vxlan, ip: vtep4, mac });
       fdb.push({ dev: Devices.vxlan, mac, dst: ipString(n.v4) });
     }
     const mac6 = n.spec.vxlanMacV6 ?? n.spec.vxlanMac;
-    if (vx6 && n.v6 && n.spec.vxlanTunnelAddrV6 && mac6) {
-      neighbours.push({ dev: Devices.vxlan6, ip: n.spec.vxlanTunnelAddrV6, mac: mac6.toLowerCase() });
+    if (vx6 && n.v6 && vtep6 && mac6) {
+      neighbours.push({ dev: Devices.vxlan6, ip: vtep6, mac: mac6.toLowerCase() });
       fdb.push({ dev: Devices.vxlan6, mac: mac6.toLowerCase(), dst: ipString(n.v6) });
     }
   }
