@@ -39,7 +39,13 @@ export function parseIpv4Cidr(s: string, field = 'cidr'): Ipv4Cidr {
   if (!m) throw new RigConfigError(field, s, 'expected A.B.C.D/LEN');
   const prefixLen = Number(m[2]);
   if (prefixLen < 8 || prefixLen > 30) throw new RigConfigError(field, s, 'prefix length must be 8..30');
-  return { addr: parseIpv4(m[1]!, field), prefixLen };
+  let addr: number;
+  try {
+    addr = parseIpv4(m[1]!, field);
+  } catch {
+    throw new RigConfigError(field, s, 'not an IPv4 address');
+  }
+  return { addr, prefixLen };
 }
 
 export function networkOf(c: Ipv4Cidr): number {
