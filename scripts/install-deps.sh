@@ -10,6 +10,7 @@ PKGS=(
   etcd-server etcd-client iproute2        # IPAM (issue 2)
   bird2 gobgpd tshark exabgp frr          # BGP codec oracle and interop (issues 3, 4)
   containerd runc containernetworking-plugins  # CNI under CRI (issue 5)
+  qemu-system-x86 linux-image-amd64 busybox-static  # qemu guests for IPIP (agent/lab/vm, issue 9)
 )
 BIRD16_DIR=${PETREL_BIRD16_DIR:-/var/cache/petrel/bird16}
 
