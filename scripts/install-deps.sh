@@ -11,7 +11,7 @@ PKGS=(
   bird2 gobgpd tshark exabgp frr          # BGP codec oracle and interop (issues 3, 4)
   containerd runc containernetworking-plugins  # CNI under CRI (issue 5)
   nftables iperf3 tcpdump                 # node agent data plane: natOutgoing, iperf3 bench (issue 9)
-  qemu-system-x86 linux-image-amd64       # real-kernel guests for IPIP (this kernel has no ipip)
+  qemu-system-x86 linux-image-amd64 busybox-static  # real-kernel qemu guests for IPIP (agent/lab/vm; this kernel has no ipip)
 )
 BIRD16_DIR=${PETREL_BIRD16_DIR:-/var/cache/petrel/bird16}
 

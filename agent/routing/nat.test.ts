@@ -18,7 +18,7 @@ test('natOutgoing pools masquerade to destinations outside every pool, per famil
   assert.match(s, /ip saddr @nat_pools ip daddr != @all_pools masquerade/);
   assert.match(
     s,
-    /table ip6 petrel \{\n[^]*elements = \{ fd00:10::\/64 \}[^]*ip6 saddr @nat_pools ip6 daddr != @all_pools masquerade/,
+    /table ip6 petrel \{\n[\s\S]*elements = \{ fd00:10::\/64 \}[\s\S]*ip6 saddr @nat_pools ip6 daddr != @all_pools masquerade/,
   );
 });
 

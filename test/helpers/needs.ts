@@ -15,7 +15,7 @@
  * `onlyWhen`): it is skipped with "does not apply: ..." also under CI, as nothing is missing.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
 
 export type Capability =
@@ -31,7 +31,8 @@ export type Capability =
   | 'tshark'
   | 'containerd'
   | 'cni-plugins'
-  | 'bundles';
+  | 'bundles'
+  | 'qemu';
 
 const BIRD16_CACHE = process.env.PETREL_BIRD16_DIR ?? '/var/cache/petrel/bird16';
 
@@ -63,6 +64,20 @@ const probes: Record<Capability, () => string | false> = {
   tshark: () => (onPath('tshark') ? false : 'needs tshark'),
   containerd: () => (onPath('containerd') && onPath('runc') ? false : 'needs containerd and runc'),
   'cni-plugins': () => (existsSync('/usr/lib/cni/ptp') ? false : 'needs containernetworking-plugins'),
+  // qemu guests (test/integration/vm): TCG, so KVM is not required; the stock Debian kernel and a
+  // static busybox for the harness's initramfs (agent/lab/vm).
+  qemu: () => {
+    if (!onPath('qemu-system-x86_64')) return 'needs qemu-system-x86_64 (Debian qemu-system-x86)';
+    let kernels: string[] = [];
+    try {
+      kernels = readdirSync('/boot').filter((n) => n.startsWith('vmlinuz-'));
+    } catch {
+      /* no /boot */
+    }
+    if (kernels.length === 0) return 'needs a /boot/vmlinuz-* (Debian linux-image-amd64)';
+    if (!existsSync('/bin/busybox') && !process.env.PETREL_VM_BUSYBOX) return 'needs a static busybox (busybox-static)';
+    return false;
+  },
   bundles: () => (existsSync(new URL('../../../bin/petrelctl', import.meta.url)) ? false : 'needs `npm run build`'),
 };
 
