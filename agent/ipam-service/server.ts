@@ -1,13 +1,16 @@
 /**
  * The IPAM Unix socket server (shell): accepts connections, splits lines, hands each request to
- * the IpamService and writes the response line. The socket is created with mode 0600 (root only:
- * the umask is tightened around listen() so there is no window with wider permissions) in a
- * directory created 0700 when missing. A stale socket file from a crashed agent is replaced; a
+ * the IpamService and writes the response line. The socket gets mode 0600 (root only) without a
+ * window with wider permissions and without touching the process-wide umask (an umask set across
+ * the await of listen() would apply to every file any other code creates meanwhile): it is bound
+ * in a private directory (mkdtemp, 0700) beside the target, chmod'ed 0600 there, and renamed into
+ * place; until the rename nobody else can reach it. The target directory is created 0700 when
+ * missing. A stale socket file from a crashed agent is replaced; a
  * live one (another agent answering) is an error.
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import { type AgentResponse, decodeRequest, encodeLine, MAX_LINE_BYTES } from './protocol.js';
 import type { IpamService } from './service.js';
@@ -67,19 +70,24 @@ export async function listenIpamSocket(path: string, service: IpamService, log: 
       }
     });
   });
-  const oldMask = process.umask(0o177);
+  const privateDir = mkdtempSync(join(dirname(path), '.petrel-sock-'));
   try {
+    const tmpPath = join(privateDir, 's');
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => {
+      server.listen(tmpPath, () => {
         server.off('error', reject);
         resolve();
       });
     });
+    chmodSync(tmpPath, 0o600);
+    renameSync(tmpPath, path);
+  } catch (err) {
+    server.close();
+    throw err;
   } finally {
-    process.umask(oldMask);
+    rmSync(privateDir, { recursive: true, force: true });
   }
-  chmodSync(path, 0o600);
   server.on('error', (err) => slog.error({ err }, 'socket server error'));
   slog.info('ipam socket listening');
   return {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -176,4 +176,28 @@ test('concurrent requests: same handle serialised (one address), different handl
   const many = await Promise.all(Array.from({ length: 16 }, (_, i) => service.handle(assign(`net.c${i}`, 10 + i))));
   const got = many.flatMap((r) => (r.ok && 'assignments' in r ? r.assignments.map((a) => a.ip) : []));
   assert.equal(new Set(got).size, 16);
+});
+
+test('socket: created 0600 without touching the process umask, no private directory left behind', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'petrel-sock-'));
+  const path = join(dir, 'agent.sock');
+  const { service } = svc();
+  const umask = t.mock.method(process, 'umask');
+  const before = process.umask();
+  umask.mock.resetCalls();
+  const server = await listenIpamSocket(path, service, silentLogger);
+  try {
+    assert.equal(umask.mock.callCount(), 0, 'process.umask not called');
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.ok(statSync(path).isSocket());
+    assert.deepEqual(readdirSync(dir), ['agent.sock'], 'the private bind directory is removed');
+    const client = new AgentClient(path, 1000, new ManualClock());
+    await client.status();
+    client.close();
+  } finally {
+    await server.close();
+    umask.mock.restore();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(process.umask(), before);
 });
