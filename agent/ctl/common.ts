@@ -16,6 +16,8 @@ export interface CtlContext {
   withIpam(fn: (ipam: Ipam) => Promise<void>): Promise<void>;
   out(line: string): void;
   setExitCode(code: number): void;
+  /** The global flags (etcd endpoints and TLS). */
+  options(): GlobalOptions;
 }
 
 export function makeContext(getOpts: () => GlobalOptions, log: Logger, setExit: (c: number) => void): CtlContext {
@@ -41,6 +43,7 @@ export function makeContext(getOpts: () => GlobalOptions, log: Logger, setExit: 
       process.stdout.write(`${line}\n`);
     },
     setExitCode: setExit,
+    options: getOpts,
   };
 }
 

@@ -10,6 +10,7 @@ import { createLogger, type LogLevel } from '../common/log.js';
 import { registerBgp } from './bgp-commands.js';
 import { type GlobalOptions, makeContext } from './common.js';
 import { registerIpam } from './ipam-commands.js';
+import { registerClusterBgp, registerNode } from './node-commands.js';
 
 async function main(): Promise<number> {
   // Library deprecation notices (grpc-js sets the TLS ServerName to an IP address: DEP0123) are
@@ -56,6 +57,8 @@ async function main(): Promise<number> {
   );
   registerIpam(program, ctx);
   registerBgp(program, ctx);
+  registerNode(program, ctx);
+  registerClusterBgp(program, ctx);
   program.commands.forEach(function exitOverrideAll(c: Command) {
     c.exitOverride().showHelpAfterError();
     c.commands.forEach(exitOverrideAll);
