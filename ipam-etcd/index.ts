@@ -12,6 +12,7 @@ import type { EtcdConfig } from './etcd-store.js';
 import type { IpamStore } from './store.js';
 
 export { DEFAULT_MAX_BLOCKS_PER_HOST, Ipam, type IpamOptions, poolOf, usablePools } from './allocator.js';
+export { ordinalToIp } from './block.js';
 export { firstHost, formatIp, parseCidr, parseIp } from './cidr.js';
 export { ConflictError, IpamError, type IpamErrorKind, isIpamError } from './errors.js';
 export type { EtcdConfig, EtcdTls } from './etcd-store.js';
@@ -27,9 +28,12 @@ export {
   type Usage,
   usage,
 } from './inspect.js';
-export { IPAM as IPAM_PREFIX, keys } from './keys.js';
+export { blockCidrFromKey, IPAM as IPAM_PREFIX, keys, parseAffinityKey } from './keys.js';
 export { MemoryStore } from './memory-store.js';
 export type { PoolInput } from './pools.js';
+export { parseAffinity, parseBlock, parsePool } from './records.js';
+export { type ReleasedNode, releaseNode } from './release-node.js';
+export { parseSelector, type Selector } from './selector.js';
 export type { Cond, IpamStore, KV, Write } from './store.js';
 export type * from './types.js';
 

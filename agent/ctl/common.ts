@@ -17,6 +17,8 @@ export interface CtlContext {
   withIpam(fn: (ipam: Ipam) => Promise<void>): Promise<void>;
   out(line: string): void;
   setExitCode(code: number): void;
+  /** The global flags (etcd endpoints and TLS). */
+  options(): GlobalOptions;
 }
 
 export function makeContext(getOpts: () => GlobalOptions, log: Logger, setExit: (c: number) => void): CtlContext {
@@ -42,6 +44,7 @@ export function makeContext(getOpts: () => GlobalOptions, log: Logger, setExit: 
       writeOut(`${line}\n`);
     },
     setExitCode: setExit,
+    options: getOpts,
   };
 }
 

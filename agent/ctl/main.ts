@@ -11,6 +11,7 @@ import { exit, writeErr, writeOut } from '../common/output.js';
 import { registerBgp } from './bgp-commands.js';
 import { type GlobalOptions, makeContext } from './common.js';
 import { registerIpam } from './ipam-commands.js';
+import { registerClusterBgp, registerNode } from './node-commands.js';
 
 /** Help, usage errors and results all go through the output module: written before exit. */
 const OUTPUT = { writeOut, writeErr };
@@ -61,6 +62,8 @@ async function main(): Promise<number> {
   );
   registerIpam(program, ctx);
   registerBgp(program, ctx);
+  registerNode(program, ctx);
+  registerClusterBgp(program, ctx);
   program.commands.forEach(function exitOverrideAll(c: Command) {
     c.exitOverride().showHelpAfterError().configureOutput(OUTPUT);
     c.commands.forEach(exitOverrideAll);

@@ -1,0 +1,241 @@
+/**
+ * The calico-node part of petrel-agent: registration, the etcd sync, the BGP speaker and the
+ * status endpoint, wired together. main.ts builds it after the IPAM socket is up.
+ *
+ * Complicating factors:
+ *  - etcd unreachable at start: registration retries with backoff (1 s doubling to 30 s); /readyz
+ *    says why; the IPAM socket already answers (code 11 while etcd is away).
+ *  - an address claimed by another node: a fatal DuplicateAddressError (the agent does not route).
+ *  - etcd lost while running: the last state stays (sessions and, later, routes), the sync
+ *    resumes when etcd returns.
+ *  - the routing part (agent/routing, wired by the lead) takes `snapshot` events and fills the
+ *    `routesProgrammed` / `routesReady` hooks.
+ */
+import { EventEmitter } from 'node:events';
+import { type Ipam, parseSelector } from '../ipam-etcd/index.js';
+import { BgpRunner } from './bgp-runner.js';
+import type { Clock, TimerHandle } from './common/clock.js';
+import type { Logger } from './common/log.js';
+import type { AgentConfig } from './config.js';
+import { type DetectMethod, ifaceOf } from './node/autodetect.js';
+import { autodetect, readInterfaces } from './node/autodetect-edge.js';
+import { nodeKeys } from './node/record.js';
+import { DuplicateAddressError, NodeRegistration } from './node/register.js';
+import { type AgentMetrics, createAgentMetrics } from './status/metrics.js';
+import type { Readiness } from './status/server.js';
+import { ClusterSync } from './sync/cluster-sync.js';
+import { type ClusterEtcd, EtcdUnavailableError } from './sync/etcd.js';
+import { routingSnapshot } from './sync/snapshot.js';
+import type { ClusterState, RoutingSnapshot } from './sync/types.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export class FatalStartError extends Error {
+  override readonly name = 'FatalStartError';
+}
+
+export interface NodeAgentHooks {
+  /** Kernel routes programmed (for metrics); the routing part sets it. */
+  routesProgrammed?: () => number;
+  /** Undefined = ready; else why routes are not programmed yet. */
+  routesNotReady?: () => string | undefined;
+}
+
+const checkSelector = (s: string) => {
+  parseSelector(s);
+};
+
+export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal: [Error] }> {
+  readonly hooks: NodeAgentHooks = {};
+  readonly metrics: AgentMetrics;
+  private reg: NodeRegistration | undefined;
+  private sync: ClusterSync | undefined;
+  private bgp: BgpRunner | undefined;
+  private uplink = '';
+  private retry: TimerHandle | undefined;
+  private backoffMs = 1000;
+  private stopped = false;
+  private startError: string | undefined = 'registering';
+  private lastPools = '';
+  private tunnelBusy = false;
+  private snapshotTimer: TimerHandle | undefined;
+
+  constructor(
+    private readonly cfg: AgentConfig,
+    private readonly etcd: ClusterEtcd,
+    private readonly ipam: Ipam,
+    private readonly deps: { clock: Clock; log: Logger },
+  ) {
+    super();
+    this.metrics = createAgentMetrics({
+      peers: () => this.bgp?.peerStatus() ?? [],
+      locRibPrefixes: () => this.bgp?.status()?.locRibPrefixes ?? 0,
+      routesProgrammed: () => this.hooks.routesProgrammed?.() ?? 0,
+      registered: () => this.reg?.alive ?? false,
+      etcdConnected: () => this.sync?.status.connected ?? false,
+    });
+  }
+
+  /** Resolves the node's addresses (fatal on failure: the message names the method). */
+  private async addresses(): Promise<{ ipv4?: string; ipv6?: string }> {
+    const out: { ipv4?: string; ipv6?: string } = {};
+    const one = async (setting: AgentConfig['ip'], family: 4 | 6, method: DetectMethod, flag: string) => {
+      if (setting.kind === 'none') return undefined;
+      if (setting.kind === 'fixed') return setting.addrLen;
+      const d = await autodetect(family, method);
+      if (!d.ok) throw new FatalStartError(`${flag} autodetect: ${d.error}`);
+      return d.addrLen;
+    };
+    const v4 = await one(this.cfg.ip, 4, this.cfg.ipDetect, '--ip');
+    const v6 = await one(this.cfg.ip6, 6, this.cfg.ip6Detect, '--ip6');
+    if (v4) out.ipv4 = v4;
+    if (v6) out.ipv6 = v6;
+    const ifaces = await readInterfaces();
+    const a = (v4 ?? v6 ?? '').split('/')[0] ?? '';
+    this.uplink = ifaceOf(ifaces, a) ?? '';
+    return out;
+  }
+
+  /** Starts registration in the background (retrying while etcd is away). Fatal errors emit 'fatal'. */
+  async start(): Promise<void> {
+    const addrs = await this.addresses();
+    this.deps.log.info({ ...addrs, uplink: this.uplink }, 'node addresses');
+    const attempt = async () => {
+      if (this.stopped) return;
+      try {
+        const restarting = (await this.etcd.get(nodeKeys.aliveOf(this.cfg.nodeName))) !== null;
+        this.reg = await NodeRegistration.register(
+          this.etcd,
+          {
+            name: this.cfg.nodeName,
+            ...addrs,
+            ...(this.cfg.asNumber !== undefined ? { asNumber: this.cfg.asNumber } : {}),
+            ...(this.cfg.labels ? { labels: this.cfg.labels } : {}),
+            ...(this.cfg.routeReflectorClusterId ? { routeReflectorClusterId: this.cfg.routeReflectorClusterId } : {}),
+            agentVersion: AGENT_VERSION,
+            leaseTtlSec: this.cfg.nodeLeaseTtlSec,
+          },
+          this.deps,
+        );
+        this.startError = undefined;
+        this.afterRegistered(restarting);
+      } catch (err) {
+        if (err instanceof DuplicateAddressError) {
+          this.startError = err.message;
+          this.emit('fatal', err);
+          return;
+        }
+        this.startError = `registration: ${(err as Error).message}`;
+        this.deps.log.warn({ err: (err as Error).message, retryInMs: this.backoffMs }, 'registration failed, retrying');
+        if (!(err instanceof EtcdUnavailableError)) this.deps.log.debug({ err }, 'registration error');
+        this.retry = this.deps.clock.setTimer(
+          this.backoffMs * (1 + 0.2 * this.deps.clock.random()),
+          () => void attempt(),
+        );
+        this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
+      }
+    };
+    await attempt();
+  }
+
+  private afterRegistered(restarting: boolean): void {
+    if (this.cfg.networkingBackend === 'bgp') {
+      this.bgp = new BgpRunner(
+        {
+          self: this.cfg.nodeName,
+          selector: parseSelector,
+          restarting,
+          ...(this.cfg.bgpListenAddress ? { listenAddress: this.cfg.bgpListenAddress } : {}),
+        },
+        this.deps,
+      );
+      this.bgp.on('learned', () => this.scheduleSnapshot());
+    }
+    this.sync = new ClusterSync(this.etcd, { ...this.deps, checkSelector });
+    this.sync.on('state', (s) => this.onState(s));
+    this.sync.start();
+  }
+
+  private onState(s: ClusterState): void {
+    void this.bgp?.apply(s);
+    const pools = JSON.stringify(s.pools);
+    if (pools !== this.lastPools && !this.tunnelBusy && this.reg) {
+      this.tunnelBusy = true;
+      const reg = this.reg;
+      void reg
+        .ensureTunnelAddresses(this.ipam, s.pools)
+        .then(() => {
+          this.lastPools = pools;
+        })
+        .catch((err: unknown) => this.deps.log.warn({ err: (err as Error).message }, 'tunnel addresses: will retry'))
+        .finally(() => {
+          this.tunnelBusy = false;
+        });
+    }
+    this.scheduleSnapshot();
+  }
+
+  private scheduleSnapshot(): void {
+    if (this.snapshotTimer) return;
+    this.snapshotTimer = this.deps.clock.setTimer(0, () => {
+      this.snapshotTimer = undefined;
+      const snap = this.snapshot();
+      if (snap) this.emit('snapshot', snap);
+    });
+  }
+
+  /** The planner's input now (undefined before the first state). */
+  snapshot(): RoutingSnapshot | undefined {
+    const s = this.sync?.state;
+    if (!s) return undefined;
+    return routingSnapshot(s, this.cfg.nodeName, this.uplink, this.bgp?.learnedRoutes() ?? []);
+  }
+
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    if (this.startError) reasons.push(this.startError);
+    if (this.sync && !this.sync.status.ready) reasons.push('etcd: no state read yet');
+    if (this.sync && !this.sync.status.connected) reasons.push('etcd (IPAM) unreachable');
+    if (this.reg && !this.reg.alive) reasons.push('node lease lost');
+    if (this.bgp) reasons.push(...this.bgp.notEstablished().map((x) => `BGP: ${x}`));
+    const r = this.hooks.routesNotReady?.();
+    if (r) reasons.push(`routes: ${r}`);
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  status(): unknown {
+    const bgp = this.bgp?.status();
+    const st = this.sync?.state;
+    return {
+      node: this.cfg.nodeName,
+      version: AGENT_VERSION,
+      ...(this.reg ? { record: this.reg.record } : {}),
+      uplink: this.uplink,
+      readiness: this.readiness(),
+      etcd: this.sync?.status ?? { ready: false, connected: false },
+      // `petrelctl bgp status` reads these fields.
+      asn: bgp?.asn ?? 0,
+      routerId: bgp?.routerId ?? '',
+      routeReflector: bgp?.routeReflector ?? false,
+      ...(bgp?.clusterId ? { clusterId: bgp.clusterId } : {}),
+      locRibPrefixes: bgp?.locRibPrefixes ?? 0,
+      announced: bgp?.announced ?? [],
+      peers: bgp?.peers ?? [],
+      blocks: st ? st.blocks.filter((b) => b.node === this.cfg.nodeName).map((b) => b.cidr) : [],
+    };
+  }
+
+  routes(): unknown {
+    return this.bgp?.bestRoutes() ?? [];
+  }
+
+  /** `graceful`: SIGTERM (keep sessions for graceful restart, lease left to expire). */
+  async stop(graceful: boolean): Promise<void> {
+    this.stopped = true;
+    this.retry?.cancel();
+    this.snapshotTimer?.cancel();
+    await this.sync?.stop();
+    await this.bgp?.stop(graceful);
+    await this.reg?.close(false);
+  }
+}

@@ -1,0 +1,1 @@
+export { type AgentStatusServer, type Readiness, type StatusSource, startAgentStatusServer } from './server.js';
