@@ -12,6 +12,22 @@ export interface GlobalOptions {
   etcdTimeoutMs: number;
 }
 
+/** The etcd connection the global options name (endpoints, TLS files, per-request timeout). */
+export function etcdConnection(o: GlobalOptions): {
+  endpoints: string[];
+  tls: { ca: string | undefined; cert: string | undefined; key: string | undefined };
+  timeoutMs: number;
+} {
+  return {
+    endpoints: o.etcdEndpoints
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    tls: { ca: o.etcdCa, cert: o.etcdCert, key: o.etcdKey },
+    timeoutMs: o.etcdTimeoutMs,
+  };
+}
+
 export interface CtlContext {
   /** Opens the IPAM on etcd per the global flags, runs `fn`, closes. */
   withIpam(fn: (ipam: Ipam) => Promise<void>): Promise<void>;
@@ -26,12 +42,7 @@ export function makeContext(getOpts: () => GlobalOptions, log: Logger, setExit: 
     async withIpam(fn) {
       const o = getOpts();
       const { ipam, close } = await openEtcdIpam({
-        endpoints: o.etcdEndpoints
-          .split(',')
-          .map((s) => s.trim())
-          .filter(Boolean),
-        tls: { ca: o.etcdCa, cert: o.etcdCert, key: o.etcdKey },
-        timeoutMs: o.etcdTimeoutMs,
+        ...etcdConnection(o),
         log,
       });
       try {

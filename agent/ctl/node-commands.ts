@@ -23,7 +23,7 @@ import {
   validatePeer,
 } from '../node/record.js';
 import { ClusterEtcd } from '../sync/etcd.js';
-import { type CtlContext, printJson, table } from './common.js';
+import { type CtlContext, etcdConnection, printJson, table } from './common.js';
 
 const invalid = (msg: string) => new IpamError('invalid', msg);
 const checkSelector = (s: string) => {
@@ -78,14 +78,7 @@ async function readBgpConfig(store: IpamStore): Promise<{ cfg: BgpClusterConfig;
 
 async function withCluster<T>(ctx: CtlContext, fn: (c: ClusterEtcd) => Promise<T>): Promise<T> {
   const o = ctx.options();
-  const c = await ClusterEtcd.open({
-    endpoints: o.etcdEndpoints
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-    tls: { ca: o.etcdCa, cert: o.etcdCert, key: o.etcdKey },
-    timeoutMs: o.etcdTimeoutMs,
-  });
+  const c = await ClusterEtcd.open(etcdConnection(o));
   try {
     return await fn(c);
   } finally {

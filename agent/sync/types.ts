@@ -3,8 +3,9 @@
  * route planner (agent/routing, the same shape as its PlanInput: self, nodes, pools, blocks,
  * learned). Plain data.
  */
-import type { EncapMode, Pool } from '../../ipam-etcd/index.js';
+import type { Pool } from '../../ipam-etcd/index.js';
 import type { BgpClusterConfig, BgpPeerRecord, NodeRecord } from '../node/record.js';
+import type { NodeSpec, PoolSpec, SelfSpec } from '../routing/types.js';
 
 /** Everything the agent reads from etcd, as of one etcd revision. */
 export interface ClusterState {
@@ -22,29 +23,12 @@ export interface ClusterState {
   peers: BgpPeerRecord[];
 }
 
-/** A node as the planner needs it (agent/routing NodeSpec). */
-export interface NodeSpec {
-  name: string;
-  ipv4?: string;
-  ipv6?: string;
-  uplink?: string;
-  ipipTunnelAddr?: string;
-  vxlanTunnelAddr?: string;
-  vxlanTunnelAddrV6?: string;
-  vxlanMac?: string;
-}
-
-export interface PoolSpec {
-  cidr: string;
-  ipipMode: EncapMode;
-  vxlanMode: EncapMode;
-  natOutgoing: boolean;
-  disabled: boolean;
-}
+/** Nodes and pools as the planner needs them: agent/routing's types, one definition. */
+export type { NodeSpec, PoolSpec, SelfSpec } from '../routing/types.js';
 
 /** The planner's input (agent/routing PlanInput without its tuning fields). */
 export interface RoutingSnapshot {
-  self: NodeSpec & { uplink: string };
+  self: SelfSpec;
   nodes: NodeSpec[];
   pools: PoolSpec[];
   blocks: { cidr: string; node: string }[];
