@@ -63,7 +63,12 @@ async function main(): Promise<number> {
       log,
     });
     parts.push({ name: 'etcd', stop: () => etcd.close() });
-    const service = new IpamService({ ipam: new EtcdIpamBackend(etcd.ipam), nodeName: cfg.nodeName, log });
+    const service = new IpamService({
+      ipam: new EtcdIpamBackend(etcd.ipam),
+      nodeName: cfg.nodeName,
+      log,
+      onResult: (op, result) => agent?.metrics.ipamRequests.inc({ op, result }),
+    });
     const server = await listenIpamSocket(cfg.socketPath, service, log);
     parts.push({ name: 'ipam-socket', stop: () => server.close() });
 

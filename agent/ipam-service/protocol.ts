@@ -20,8 +20,8 @@
  *             addresses (checked against the pools, and against `pools` when given); otherwise
  *             num4/num6 are auto-assigned. The agent adds `node` to `attrs`. `gateways: true`
  *             (the standalone petrel-ipam, for plugins such as ptp that need an on-subnet
- *             gateway) first reserves each usable pool's first host address under the handle
- *             `petrel-gateway.<pool>` and returns `poolCidr` and `gateway` with each address.
+ *             gateway) first gives the node one address per usable pool under the handle
+ *             `petrel-gateway.<node>` and returns `poolCidr` and `gateway` with each address.
  *   release — frees every address of `handle`; releasing an unknown handle succeeds (released: []).
  *   get     — the addresses `handle` holds now (CHECK).
  *   status  — ok when the datastore answers and at least one enabled pool exists (STATUS).
