@@ -49,6 +49,12 @@ export interface WireAssignment {
   /** With `gateways: true`: the pool's CIDR and its reserved gateway address (see assign). */
   poolCidr?: string;
   gateway?: string;
+  /**
+   * The veth MTU the agent's data plane planned for pods (uplink minus the encapsulation in use,
+   * agent/routing/mtu.ts): the plugin uses it unless its config sets `mtu`, so veths and tunnels
+   * never disagree. Absent before the agent has planned its routes.
+   */
+  podMtu?: number;
 }
 
 export type AgentRequest =

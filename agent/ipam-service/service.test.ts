@@ -233,3 +233,14 @@ test('gateways with the real allocator: each node gets its own gateway inside it
   const blocks = await Promise.all(['n1', 'n2'].map(async (n) => (await ipam.ipsByHandle(gatewayHandle(n)))[0]?.block));
   assert.notEqual(blocks[0], blocks[1], 'each node gateway is in that node block');
 });
+
+test('assign returns the data plane pod MTU with each address once it is planned', async () => {
+  let mtu: number | undefined;
+  const ipam = new FakeIpam([fakePool('a', '10.0.0.0/24')]);
+  const service = new IpamService({ ipam, nodeName: 'n1', log: silentLogger, podMtu: () => mtu });
+  const r1 = await service.handle(req({ op: 'assign', handle: 'h1', num4: 1, num6: 0 }));
+  assert.ok(r1.ok && r1.assignments?.[0] && r1.assignments[0].podMtu === undefined);
+  mtu = 1450;
+  const r2 = await service.handle(req({ op: 'assign', handle: 'h2', num4: 1, num6: 0 }));
+  assert.equal(r2.ok && r2.assignments?.[0]?.podMtu, 1450);
+});

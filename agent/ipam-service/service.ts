@@ -69,6 +69,8 @@ export interface IpamServiceOptions {
   ipam: IpamBackend;
   nodeName: string;
   log: Logger;
+  /** The pod veth MTU the data plane planned (returned with every assignment), if known. */
+  podMtu?: () => number | undefined;
   /** Called once per request with its op and `ok` or the error kind (metrics). */
   onResult?: (op: AgentRequest['op'], result: string) => void;
 }
@@ -83,7 +85,7 @@ export class IpamService {
   /** Pool name -> this node's gateway address in it (held for the node's life, so cached). */
   private readonly gateways = new Map<string, string>();
 
-  constructor(opts: IpamServiceOptions) {
+  constructor(private readonly opts: IpamServiceOptions) {
     this.ipam = opts.ipam;
     this.nodeName = opts.nodeName;
     this.log = opts.log.child({ component: 'ipam-service' });
@@ -180,7 +182,9 @@ export class IpamService {
 
   private async assign(req: Extract<AgentRequest, { op: 'assign' }>): Promise<WireAssignment[]> {
     const pools = req.gateways ? await this.serial('gateways', () => this.reserveGateways(req.pools)) : undefined;
-    const out = (list: Assignment[]) => (pools ? this.withGateways(list, pools) : list.map(wire));
+    const mtu = this.opts.podMtu?.();
+    const out = (list: Assignment[]) =>
+      (pools ? this.withGateways(list, pools) : list.map(wire)).map((a) => (mtu ? { ...a, podMtu: mtu } : a));
     // Idempotent: a repeated ADD for the same handle gets what the handle already holds.
     const held = await this.ipam.ipsByHandle(req.handle);
     if (held.length > 0) return out(held);
