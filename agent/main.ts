@@ -84,6 +84,7 @@ async function main(): Promise<number> {
     const dp = new Dataplane({
       log,
       clock: systemClock,
+      externalRoutes: cfg.importExternalRoutes,
       onPass: (ms) => agent?.metrics.reconcileDuration.observe(ms / 1000),
     });
     dataplane = dp;
