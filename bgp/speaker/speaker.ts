@@ -87,6 +87,7 @@ import { type BestRouteView, bestRoutesOf, peerStatusOf } from './status.js';
 import { type Conn, type ListenHandle, type Network, tcpNetwork, unmapAddress } from './transport.js';
 import {
   type AnnounceOptions,
+  DEFAULT_SEND_BUFFER,
   type PeerConfig,
   type PeerStatus,
   type RouteEvent,
@@ -113,9 +114,7 @@ const FLUSH_CHUNK = 4096;
  * in ~250 turns with timers (keepalives, hold timers) and I/O running between them.
  */
 const WITHDRAW_CHUNK = 4096;
-const DEFAULT_SOFT_LIMIT = 4 * 1024 * 1024;
 const DRAIN_POLL_MS = 20;
-const DEFAULT_HARD_LIMIT = 64 * 1024 * 1024;
 
 const FAMILY_OF: Record<'ipv4' | 'ipv6', FamilyName> = { ipv4: 'ipv4-unicast', ipv6: 'ipv6-unicast' };
 
@@ -168,8 +167,8 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     };
     this.deferral = { deferring: config.gracefulRestart?.restarting === true };
     this.withdrawChunk = Math.max(1, deps.withdrawChunk ?? WITHDRAW_CHUNK);
-    this.softLimit = config.sendBuffer?.softLimitBytes ?? DEFAULT_SOFT_LIMIT;
-    this.hardLimit = config.sendBuffer?.hardLimitBytes ?? DEFAULT_HARD_LIMIT;
+    this.softLimit = config.sendBuffer?.softLimitBytes ?? DEFAULT_SEND_BUFFER.softLimitBytes;
+    this.hardLimit = config.sendBuffer?.hardLimitBytes ?? DEFAULT_SEND_BUFFER.hardLimitBytes;
   }
 
   private get deferring(): boolean {
