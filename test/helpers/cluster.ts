@@ -20,7 +20,7 @@
  * stop() deletes every namespace and temp dir made, and works when startCluster() failed halfway
  * (startCluster calls it itself before rethrowing).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -119,8 +119,8 @@ export interface ClusterNode {
   /** http://127.0.0.1:9099, valid inside the node netns. */
   readonly statusUrl: string;
   readonly agent: Daemon | undefined;
-  /** Starts the agent (if not running) and waits for its IPAM socket. */
-  startAgent(): Promise<void>;
+  /** Starts the agent (if not running) and waits for its IPAM socket; `extraArgs` for this start only. */
+  startAgent(extraArgs?: string[]): Promise<void>;
   /** SIGTERM to the agent's process group, then SIGKILL; waits until it is gone. */
   stopAgent(): Promise<void>;
   /** SIGKILL to the agent's process group (kill -9). */
@@ -232,6 +232,7 @@ function spawnGroup(nsName: string, cmd: string, args: string[]): Daemon {
 // ---------------------------------------------------------------- the cluster
 
 let podSeq = 0;
+let keptSeq = 0;
 
 export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const tmp = mkdtempSync(join(tmpdir(), 'petrel-cluster-'));
@@ -251,6 +252,13 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     await etcd?.destroy().catch(() => {});
     for (const p of pods) await p.netns.delete();
     for (const ns of namespaces.reverse()) await ns.delete();
+    // PETREL_CLUSTER_KEEP_LOGS=DIR: keep the agent logs (DIR/<pid>-<n>/node-K.log) for debugging.
+    const keep = process.env.PETREL_CLUSTER_KEEP_LOGS;
+    if (keep) {
+      const dir = join(keep, `${process.pid}-${++keptSeq}`);
+      mkdirSync(dir, { recursive: true });
+      for (const n of nodes) writeFileSync(join(dir, `${n.name}.log`), n.log());
+    }
     rmSync(tmp, { recursive: true, force: true });
   };
 
@@ -350,7 +358,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         get agent() {
           return agent;
         },
-        async startAgent() {
+        async startAgent(extraArgs: string[] = []) {
           if (agent && !agent.exited()) return;
           rmSync(socket, { force: true });
           const args = [
@@ -373,6 +381,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
             logFile,
             ...(o.leaseTtlSec ? ['--node-lease-ttl', String(o.leaseTtlSec)] : []),
             ...(o.agentArgs?.(node) ?? []),
+            ...extraArgs,
           ];
           const d = spawnGroup(ns.name, process.execPath, args);
           agent = d;

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import type { Cluster, ClusterNode, KernelRoute, Pod } from '../../helpers/cluster.js';
-import { UPLINK } from '../../helpers/cluster.js';
-import { tcpRequest } from '../../helpers/netns.js';
+import { BIN_DIR, UPLINK } from '../../helpers/cluster.js';
+import { run, tcpRequest } from '../../helpers/netns.js';
 import { type Daemon, waitFor } from '../../helpers/process.js';
 
 export interface NodeInfo {
@@ -179,39 +179,142 @@ export function tcp(from: { name: string }, host: string, port = ECHO_PORT, time
   return tcpRequest(from, host, port, timeoutMs);
 }
 
+const MULTI = `
+const net = require('net');
+const [ms, ...targets] = process.argv.slice(1);
+const one = (t) => new Promise((resolve) => {
+  const i = t.lastIndexOf(':');
+  const s = net.connect({ host: t.slice(0, i), port: Number(t.slice(i + 1)) });
+  let out = '';
+  const done = (r) => { s.destroy(); resolve(r); };
+  s.setTimeout(Number(ms), () => done({ t, err: 'timeout' }));
+  s.on('data', (d) => { out += d; });
+  s.on('end', () => done({ t, out: out.trim() }));
+  s.on('error', (e) => done({ t, err: e.code || e.message }));
+});
+Promise.all(targets.map(one)).then((r) => { process.stdout.write(JSON.stringify(r)); });
+`;
+
+/** Connects from `from` to every target ("host:port", IPv6 bare) at once, in one process; answers in order. */
+export async function tcpMany(
+  from: { name: string },
+  targets: string[],
+  timeoutMs = 3000,
+): Promise<{ t: string; out?: string; err?: string }[]> {
+  const r = await run(
+    'ip',
+    ['netns', 'exec', from.name, process.execPath, '-e', MULTI, String(timeoutMs), ...targets],
+    {
+      timeoutMs: timeoutMs + 20_000,
+    },
+  );
+  if (r.code !== 0) throw new Error(`tcp prober in ${from.name}: ${r.code} ${r.stderr}`);
+  return JSON.parse(r.stdout) as { t: string; out?: string; err?: string }[];
+}
+
 /**
  * Every pod to every pod on another node, and every node to every remote pod, over `fam`; each
  * answer must name the server and show the client's own address (no NAT inside the pools).
- * Pods must already run echo servers tagged with their names.
+ * Pods must already run echo servers (ECHO_PORT) tagged with their names. Returns the pair count.
  */
 export async function tcpMatrix(pods: Pod[], nodes: ClusterNode[], fam: 4 | 6 = 4): Promise<number> {
   const addr = (p: Pod) => (fam === 4 ? p.ip : p.ip6);
   let n = 0;
   const failures: string[] = [];
-  for (const a of pods) {
-    for (const b of pods) {
-      if (a === b || a.node === b.node) continue;
-      try {
-        const got = await tcp(a.netns, addr(b));
-        if (got !== `${b.name} ${addr(a)}`) failures.push(`${a.name} -> ${b.name}: got "${got}"`);
-      } catch (err) {
-        failures.push(`${a.name} (${a.node.name}) -> ${b.name} (${b.node.name}) ${addr(b)}: ${(err as Error).message}`);
-      }
-      n++;
-    }
-  }
-  for (const node of nodes) {
-    for (const b of pods) {
-      if (b.node === node) continue;
-      try {
-        const got = await tcp(node.ns, addr(b));
-        assert.ok(got.startsWith(`${b.name} `), `${node.name} -> ${b.name}: got "${got}"`);
-      } catch (err) {
-        failures.push(`${node.name} -> ${b.name} (${b.node.name}) ${addr(b)}: ${(err as Error).message}`);
-      }
-      n++;
-    }
+  const sources: { name: string; ns: { name: string }; node: ClusterNode; self?: string }[] = [
+    ...pods.map((p) => ({ name: `${p.name} (${p.node.name})`, ns: p.netns, node: p.node, self: addr(p) })),
+    ...nodes.filter((x) => x.agent).map((x) => ({ name: x.name, ns: x.ns, node: x })),
+  ];
+  for (const s of sources) {
+    const targets = pods.filter((b) => b.node !== s.node);
+    n += targets.length;
+    const res = await tcpMany(
+      s.ns,
+      targets.map((b) => `${addr(b)}:${ECHO_PORT}`),
+    );
+    targets.forEach((b, i) => {
+      const r = res[i];
+      const want = s.self ? `${b.name} ${s.self}` : undefined;
+      if (r?.err) failures.push(`${s.name} -> ${b.name} (${b.node.name}) ${addr(b)}: ${r.err}`);
+      else if (want ? r?.out !== want : !r?.out?.startsWith(`${b.name} `))
+        failures.push(`${s.name} -> ${b.name}: got "${r?.out}"${want ? `, want "${want}"` : ''}`);
+    });
   }
   assert.deepEqual(failures, [], `TCP failures:\n${failures.join('\n')}`);
   return n;
+}
+
+/** The agent's /status JSON (via `petrelctl node status --json` inside the node). */
+export async function agentStatus(
+  c: Cluster,
+  node: ClusterNode,
+): Promise<{
+  readiness: { ready: boolean; reasons: string[] };
+  peers: { address: string; type: string; state: string }[];
+}> {
+  const r = await c.exec(node, `${BIN_DIR}/petrelctl`, ['node', 'status', '--endpoint', node.statusUrl, '--json']);
+  if (r.code !== 0) throw new Error(`node status on ${node.name}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** Waits until the agent's /readyz is true (all sessions Established, routes programmed, IPAM reachable). */
+export async function waitReady(c: Cluster, node: ClusterNode, timeoutMs = 30_000): Promise<void> {
+  let why = '';
+  await waitFor(
+    `${node.name} ready`,
+    async () => {
+      const st = await agentStatus(c, node);
+      why = st.readiness.reasons.join('; ');
+      return st.readiness.ready;
+    },
+    timeoutMs,
+    250,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${why}\n${c.logs(20)}`);
+  });
+}
+
+const PROBE = `
+const net = require('net');
+const fs = require('fs');
+const [host, port, everyMs] = process.argv.slice(1);
+let ok = 0, fail = 0;
+const errors = [];
+let inflight = false;
+setInterval(() => {
+  if (inflight) return;
+  inflight = true;
+  const t0 = Date.now();
+  const s = net.connect({ host, port: Number(port) });
+  const done = (err) => {
+    s.destroy();
+    inflight = false;
+    if (err) { fail++; if (errors.length < 20) errors.push(new Date(t0).toISOString() + ' ' + err); } else ok++;
+  };
+  s.setTimeout(1000, () => done('timeout'));
+  s.on('data', () => {});
+  s.on('end', () => done());
+  s.on('error', (e) => done(e.code || e.message));
+}, Number(everyMs));
+process.on('SIGTERM', () => { fs.writeSync(1, '\\nRESULT ' + JSON.stringify({ ok, fail, errors }) + '\\n'); process.exit(0); });
+fs.writeSync(1, 'probing\\n');
+`;
+
+export interface Probe {
+  /** Stops the loop; resolves with the counts. */
+  finish(): Promise<{ ok: number; fail: number; errors: string[] }>;
+}
+
+/** A TCP connect loop (every `everyMs`, 1 s timeout each) from `from` to host:ECHO_PORT. */
+export async function probeLoop(c: Cluster, from: { name: string }, host: string, everyMs = 50): Promise<Probe> {
+  const d = c.spawn(from, process.execPath, ['-e', PROBE, host, String(ECHO_PORT), String(everyMs)]);
+  await waitFor('probe loop', () => d.output().includes('probing'));
+  return {
+    async finish() {
+      await c.kill(d);
+      const m = /RESULT (.*)/.exec(d.output());
+      if (!m) throw new Error(`probe gave no result: ${d.output()}`);
+      return JSON.parse(m[1] as string) as { ok: number; fail: number; errors: string[] };
+    },
+  };
 }
