@@ -177,6 +177,11 @@ export interface Cluster {
   addPod(node: NodeRef, name: string, opts?: AddPodOptions): Promise<Pod>;
   /** Petrel's routes (proto 80) in a node's kernel, IPv4 or IPv6. */
   routes(node: NodeRef, family?: 4 | 6): Promise<KernelRoute[]>;
+  /**
+   * Another machine on the fabric bridge (an external BGP peer, a client): a netns with eth0 at
+   * 10.99.0.`octet`/24 (+ fd99::`octet`/64 with ipv6), default via the fabric. Deleted by stop().
+   */
+  addHost(tag: string, octet: number): Promise<Netns & { ip: string; ip6?: string }>;
   /** A long-running process in a namespace, in its own process group, ended by stop(). */
   spawn(ns: Netns | { name: string }, cmd: string, args: string[]): Daemon;
   /** Ends a process started with spawn() (its whole group). */
@@ -519,6 +524,23 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         const n = nodeOf(ref);
         const out = await n.ns.ip(`-${family}`, '-json', 'route', 'show', 'proto', '80');
         return JSON.parse(out || '[]') as KernelRoute[];
+      },
+      async addHost(tag, octet) {
+        if (octet <= 1 || octet >= 254 || (octet > 10 && octet <= 10 + total))
+          throw new Error(`10.99.0.${octet} is taken by the fabric, the router or a node`);
+        const ns = await mkns(tag);
+        const ip = `10.99.0.${octet}`;
+        await fabric.ip('link', 'add', `vh${octet}`, 'type', 'veth', 'peer', 'name', UPLINK, 'netns', ns.name);
+        await fabric.ip('link', 'set', `vh${octet}`, 'master', 'br0', 'up');
+        await ns.ip('addr', 'add', `${ip}/24`, 'dev', UPLINK);
+        await ns.ip('link', 'set', UPLINK, 'up');
+        await ns.ip('route', 'add', 'default', 'via', FABRIC_IP);
+        if (routed > 0) await ns.ip('route', 'add', '10.98.0.0/24', 'via', ROUTER_IP);
+        if (!v6) return Object.assign(ns, { ip });
+        const ip6 = `fd99::${octet}`;
+        await ns.ip('addr', 'add', `${ip6}/64`, 'dev', UPLINK, 'nodad');
+        await ns.ip('-6', 'route', 'add', 'default', 'via', FABRIC_IP6);
+        return Object.assign(ns, { ip, ip6 });
       },
       spawn(ns, cmd, args) {
         const d = spawnGroup(ns.name, cmd, args);
