@@ -1,13 +1,26 @@
 /**
- * petrel-agent: the per-node daemon. Composition root only (STYLE §2): config, root logger,
- * wiring, signals, shutdown. Today it serves IPAM to the CNI plugins over a Unix socket; the
- * routing issue adds BGP and the route table next to the IPAM service here.
+ * petrel-agent: the per-node daemon (calico-node: Felix + BIRD + confd in one process).
+ * Composition root only (STYLE §2): config, root logger, wiring, signals, shutdown.
+ *
+ *   IPAM socket    the CNI plugins' IPAM (answers code 11 while etcd is away)
+ *   NodeAgent      node record + lease, cluster sync from etcd, BGP speaker
+ *   Dataplane      kernel routes, tunnel devices, natOutgoing, from the NodeAgent's snapshots
+ *   status server  /healthz /readyz /metrics /status /routes
+ *
+ * SIGTERM/SIGINT: exit 0 within 10 s; kernel routes stay, BGP sessions close without a
+ * NOTIFICATION so peers keep this node's routes for the graceful-restart time; the lease is
+ * left to expire.
  */
 import { openEtcdIpam } from '../ipam-etcd/index.js';
+import { systemClock } from './common/clock.js';
 import { createLogger } from './common/log.js';
 import { writeErr } from './common/output.js';
 import { ConfigError, parseAgentConfig } from './config.js';
+import { Dataplane } from './dataplane.js';
 import { EtcdIpamBackend, IpamService, listenIpamSocket } from './ipam-service/index.js';
+import { NodeAgent } from './node-agent.js';
+import { startAgentStatusServer } from './status/index.js';
+import { ClusterEtcd } from './sync/etcd.js';
 
 /** A running part of the agent that stops on shutdown, last started first stopped. */
 interface Stoppable {
@@ -28,6 +41,11 @@ async function main(): Promise<number> {
   }
   const log = createLogger({ level: cfg.logLevel, file: cfg.logFile, base: { component: 'petrel-agent' } });
   const parts: Stoppable[] = [];
+  let agent: NodeAgent | undefined;
+  let fatal: ((err: Error) => void) | undefined;
+  let fatalErr: Error | undefined;
+  // SIGTERM keeps BGP sessions for graceful restart; a fatal error closes them with a Cease.
+  let stopGraceful = true;
   const stopAll = async () => {
     for (const p of parts.reverse()) {
       try {
@@ -48,14 +66,64 @@ async function main(): Promise<number> {
     const service = new IpamService({ ipam: new EtcdIpamBackend(etcd.ipam), nodeName: cfg.nodeName, log });
     const server = await listenIpamSocket(cfg.socketPath, service, log);
     parts.push({ name: 'ipam-socket', stop: () => server.close() });
+
+    const cluster = await ClusterEtcd.open({
+      endpoints: cfg.etcdEndpoints,
+      tls: cfg.etcdTls,
+      timeoutMs: cfg.etcdTimeoutMs,
+    });
+    parts.push({ name: 'cluster-etcd', stop: () => cluster.close() });
+    agent = new NodeAgent(cfg, cluster, etcd.ipam, { clock: systemClock, log: log.child({ component: 'node' }) });
+    const dataplane = new Dataplane({
+      log,
+      clock: systemClock,
+      onPass: (ms) => agent?.metrics.reconcileDuration.observe(ms / 1000),
+    });
+    const na = agent;
+    na.hooks.routesProgrammed = () => dataplane.routesProgrammed();
+    na.hooks.routesNotReady = () => dataplane.notReady();
+    na.hooks.dataplane = () => dataplane.status();
+    na.on('snapshot', (snap) => dataplane.update(snap, na.sourcesComplete()));
+    na.on('fatal', (err) => {
+      log.fatal({ err: err.message }, 'not routing');
+      fatalErr = err;
+      fatal?.(err);
+    });
+    dataplane.start();
+    parts.push({ name: 'dataplane', stop: () => dataplane.stop() });
+    parts.push({ name: 'node', stop: () => na.stop(stopGraceful) });
+    if (cfg.statusListen) {
+      const st = await startAgentStatusServer(
+        {
+          readiness: () => na.readiness(),
+          status: () => na.status(),
+          routes: () => na.routes(),
+          registry: na.metrics.registry,
+        },
+        cfg.statusListen.host,
+        cfg.statusListen.port,
+      );
+      parts.push({ name: 'status', stop: () => st.close() });
+    }
+    await na.start();
   } catch (err) {
     log.fatal({ err }, 'start-up failed');
+    writeErr(`petrel-agent: ${(err as Error).message}\n`);
     await stopAll();
     return 1;
   }
-  log.info({ node: cfg.nodeName, socket: cfg.socketPath, etcd: cfg.etcdEndpoints }, 'petrel-agent started');
+  if (!fatalErr)
+    log.info({ node: cfg.nodeName, socket: cfg.socketPath, etcd: cfg.etcdEndpoints }, 'petrel-agent started');
   return new Promise<number>((resolve) => {
     let stopping = false;
+    fatal = (err) => {
+      if (stopping) return;
+      stopping = true;
+      writeErr(`petrel-agent: ${err.message}\n`);
+      stopGraceful = false;
+      void stopAll().then(() => resolve(1));
+    };
+    if (fatalErr) fatal(fatalErr);
     const onSignal = (sig: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;

@@ -39,6 +39,8 @@ export interface NodeAgentHooks {
   routesProgrammed?: () => number;
   /** Undefined = ready; else why routes are not programmed yet. */
   routesNotReady?: () => string | undefined;
+  /** The data plane's status for /status. */
+  dataplane?: () => unknown;
 }
 
 const checkSelector = (s: string) => {
@@ -191,6 +193,15 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
     return routingSnapshot(s, this.cfg.nodeName, this.uplink, this.bgp?.learnedRoutes() ?? []);
   }
 
+  /**
+   * True when the routing snapshot is complete enough for the data plane to delete routes it no
+   * longer finds in it: etcd read, and every configured BGP session Established.
+   */
+  sourcesComplete(): boolean {
+    if (!this.sync?.status.ready) return false;
+    return !this.bgp || this.bgp.notEstablished().length === 0;
+  }
+
   readiness(): Readiness {
     const reasons: string[] = [];
     if (this.startError) reasons.push(this.startError);
@@ -222,6 +233,7 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
       announced: bgp?.announced ?? [],
       peers: bgp?.peers ?? [],
       blocks: st ? st.blocks.filter((b) => b.node === this.cfg.nodeName).map((b) => b.cidr) : [],
+      ...(this.hooks.dataplane ? { dataplane: this.hooks.dataplane() } : {}),
     };
   }
 

@@ -1,0 +1,230 @@
+/**
+ * The agent's data plane (Felix's route, tunnel and NAT managers in one edge): takes routing
+ * snapshots from the NodeAgent, plans (agent/routing/plan.ts, pure) and applies — tunnel devices
+ * first (routes name them), then routes/neighbours/FDB through the RouteReconciler (persistent
+ * `ip -batch`, route monitor, periodic resync), then the natOutgoing table. It also publishes the
+ * pod MTU for the CNI plugin (one source of truth: `<stateDir>/mtu`, Calico's /var/lib/calico/mtu).
+ *
+ * Complicating factors:
+ *  - Snapshots come in bursts (every etcd event, every BGP route): one update runs at a time and
+ *    only the newest pending snapshot is applied after it.
+ *  - Device set-up costs process starts (`ip -d -json link show`): only when the planned devices
+ *    change, and again on every periodic resync (a tunnel deleted by hand comes back).
+ *  - Deletions of our routes wait until the caller says its sources are complete (BGP sessions up
+ *    and etcd read), so an agent restart never withdraws a route it has not re-learned yet.
+ *  - Stop leaves every route, device and NAT rule in place (pods keep working while the agent
+ *    restarts); routes of a gone node go when the others' snapshots drop it.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Clock, TimerHandle } from './common/clock.js';
+import type { Logger } from './common/logger.js';
+import {
+  type DesiredState,
+  type DeviceResult,
+  Iproute2Kernel,
+  type Kernel,
+  NatTable,
+  plan,
+  type ReconcilerStatus,
+  RouteReconciler,
+  TunnelDevices,
+} from './routing/index.js';
+import type { RoutingSnapshot } from './sync/types.js';
+
+export interface DataplaneOptions {
+  log: Logger;
+  clock: Clock;
+  /** Where the pod MTU is published for the CNI plugin; undefined: not written. */
+  mtuFile?: string;
+  /** Program learned prefixes outside every pool (default false). */
+  externalRoutes?: boolean;
+  /** Tests: a kernel, device and NAT edge other than iproute2/nft in the agent's own namespace. */
+  kernel?: Kernel;
+  devices?: Pick<TunnelDevices, 'apply' | 'enableForwarding'>;
+  nat?: Pick<NatTable, 'apply'>;
+  /** Reconciler tuning (tests). */
+  resyncIntervalMs?: number;
+  startupGraceMs?: number;
+  onPass?: (ms: number) => void;
+}
+
+export interface DataplaneStatus {
+  routes: ReconcilerStatus;
+  devices: DeviceResult[];
+  podMtu: number | null;
+  uplinkMtu: number | null;
+  skipped: DesiredState['skipped'];
+  natPools: number;
+  lastError?: string;
+}
+
+export class Dataplane {
+  private readonly log: Logger;
+  private readonly kernel: Kernel;
+  private readonly reconciler: RouteReconciler;
+  private readonly devices: Pick<TunnelDevices, 'apply' | 'enableForwarding'>;
+  private readonly nat: Pick<NatTable, 'apply'>;
+  private pending: { snap: RoutingSnapshot; complete: boolean } | undefined;
+  private last: { snap: RoutingSnapshot; complete: boolean } | undefined;
+  private running: Promise<void> | undefined;
+  private lastDevices = '';
+  private deviceResults: DeviceResult[] = [];
+  private desired: DesiredState | undefined;
+  private uplinkMtu: number | null = null;
+  private lastMtuWritten: number | null = null;
+  private natPools = 0;
+  private lastError: string | undefined;
+  private forwardingOn = false;
+  private deviceTimer: TimerHandle | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: DataplaneOptions) {
+    this.log = opts.log.child({ component: 'dataplane' });
+    this.kernel = opts.kernel ?? new Iproute2Kernel({ log: opts.log, clock: opts.clock });
+    this.reconciler = new RouteReconciler({
+      kernel: this.kernel,
+      clock: opts.clock,
+      log: opts.log,
+      ...(opts.resyncIntervalMs !== undefined ? { resyncIntervalMs: opts.resyncIntervalMs } : {}),
+      ...(opts.startupGraceMs !== undefined ? { startupGraceMs: opts.startupGraceMs } : {}),
+      ...(opts.onPass ? { onPass: opts.onPass } : {}),
+    });
+    this.devices = opts.devices ?? new TunnelDevices({ log: opts.log });
+    this.nat = opts.nat ?? new NatTable({ log: opts.log });
+  }
+
+  /** Adopts the kernel's routes (nothing is removed until a complete snapshot). */
+  start(): void {
+    this.reconciler.start();
+    // Tunnel devices are re-checked with the route resync's period (drift on links).
+    const every = this.opts.resyncIntervalMs ?? 90_000;
+    const arm = () => {
+      this.deviceTimer = this.opts.clock.setTimer(every, () => {
+        this.lastDevices = '';
+        if (this.last) this.update(this.last.snap, this.last.complete);
+        arm();
+      });
+      this.deviceTimer.unref();
+    };
+    arm();
+  }
+
+  /** Applies a snapshot (coalesced: a burst applies the newest once the running update ends). */
+  update(snap: RoutingSnapshot, complete: boolean): void {
+    if (this.stopped) return;
+    this.last = { snap, complete };
+    this.pending = this.last;
+    if (!this.running) this.running = this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending && !this.stopped) {
+      const { snap, complete } = this.pending;
+      this.pending = undefined;
+      try {
+        await this.apply(snap, complete);
+        this.lastError = undefined;
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        this.log.warn({ err: this.lastError }, 'data plane update failed; retried on the next snapshot');
+      }
+    }
+    this.running = undefined;
+  }
+
+  private async readUplinkMtu(uplink: string): Promise<number | null> {
+    if (!uplink || uplink.includes('/')) return null;
+    try {
+      const n = Number((await readFile(`/sys/class/net/${uplink}/mtu`, 'utf8')).trim());
+      return Number.isInteger(n) && n > 0 ? n : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private async apply(snap: RoutingSnapshot, complete: boolean): Promise<void> {
+    if (!this.forwardingOn) {
+      await this.devices.enableForwarding();
+      this.forwardingOn = true;
+    }
+    this.uplinkMtu = (await this.readUplinkMtu(snap.self.uplink)) ?? this.uplinkMtu;
+    const desired = plan({
+      ...snap,
+      uplinkMtu: this.uplinkMtu ?? 1500,
+      ...(this.opts.externalRoutes ? { externalRoutes: true } : {}),
+    });
+    this.desired = desired;
+    const devKey = JSON.stringify(desired.devices);
+    if (devKey !== this.lastDevices) {
+      this.deviceResults = await this.devices.apply(desired.devices);
+      // A failed device is retried on the next snapshot or resync.
+      this.lastDevices = this.deviceResults.every((r) => r.ok) ? devKey : '';
+      for (const r of this.deviceResults)
+        if (r.action !== 'unchanged') this.log.info({ device: r.device, action: r.action }, 'tunnel device');
+    }
+    this.reconciler.setDesired(desired, { complete });
+    await this.nat.apply(snap.pools);
+    this.natPools = snap.pools.filter((p) => p.natOutgoing).length;
+    await this.publishMtu(desired.podMtu);
+  }
+
+  private async publishMtu(mtu: number): Promise<void> {
+    const file = this.opts.mtuFile;
+    if (!file || mtu === this.lastMtuWritten) return;
+    await mkdir(dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, `${mtu}\n`, { mode: 0o644 });
+    await rename(tmp, file);
+    this.lastMtuWritten = mtu;
+    this.log.info({ podMtu: mtu, file }, 'pod MTU published');
+  }
+
+  /** Waits until the current update and reconcile pass are done (tests, benchmarks). */
+  async idle(): Promise<void> {
+    await this.running;
+    await this.reconciler.idle();
+  }
+
+  /** Forces a full re-list of the kernel now. */
+  resync(): void {
+    this.reconciler.resync();
+  }
+
+  routesProgrammed(): number {
+    return this.reconciler.status().routesProgrammed;
+  }
+
+  /** Undefined when routes are programmed as desired; else why not. */
+  notReady(): string | undefined {
+    if (!this.desired) return 'no routing snapshot applied yet';
+    if (this.lastError) return this.lastError;
+    const bad = this.deviceResults.filter((r) => !r.ok);
+    if (bad.length) return `tunnel device ${bad.map((r) => r.device).join(', ')} failed`;
+    const s = this.reconciler.status();
+    if (s.failures.length) return `${s.failures.length} kernel object(s) failing, e.g. ${s.failures[0]?.message}`;
+    if (s.routesProgrammed < s.desiredRoutes) return `${s.routesProgrammed}/${s.desiredRoutes} routes programmed`;
+    return undefined;
+  }
+
+  status(): DataplaneStatus {
+    return {
+      routes: this.reconciler.status(),
+      devices: this.deviceResults,
+      podMtu: this.desired?.podMtu ?? null,
+      uplinkMtu: this.uplinkMtu,
+      skipped: this.desired?.skipped ?? [],
+      natPools: this.natPools,
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  /** Stops watching and applying; routes, devices and NAT stay in the kernel. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.deviceTimer?.cancel();
+    await this.running;
+    await this.reconciler.stop();
+    await this.kernel.close();
+  }
+}
