@@ -25,9 +25,9 @@
  * Prints one table per part; writes bench/results/routes.json. PETREL_BENCH_LOG=DIR keeps every
  * agent's log there.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as unixConnect } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,48 @@ function cpuSec(pid: number): number {
   const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+/** PIDs of `pid`'s descendants (its `ip -batch`, `ip monitor`, nft children...). */
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number) => {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const t of tasks) {
+      let kids = '';
+      try {
+        kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const k of kids.split(' ').filter(Boolean).map(Number)) {
+        out.push(k);
+        walk(k);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** CPU seconds of `pid` and its live descendants (plus what it reaped from dead ones). */
+function treeCpuSec(pid: number): number {
+  let sum = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const s = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const x = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      sum += Number(x[11]) + Number(x[12]) + Number(x[13]) + Number(x[14]);
+    } catch {
+      /* gone */
+    }
+  }
+  return sum / CLK_TCK;
 }
 
 function shebangFlags(file: string): string[] {
@@ -194,10 +236,16 @@ class RouteWatch {
         reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (have ${this.routes.size})`));
       }, timeoutMs);
       const check = () => {
-        if (this.d.exited()) {
+        let done: boolean;
+        try {
+          if (this.d.exited()) throw new Error(`ip monitor exited: ${this.d.output().slice(-500)}`);
+          done = pred();
+        } catch (err) {
           clearTimeout(timer);
-          reject(new Error(`ip monitor exited: ${this.d.output().slice(-500)}`));
-        } else if (pred()) {
+          reject(err);
+          return;
+        }
+        if (done) {
           clearTimeout(timer);
           resolve();
         } else this.waiters.push(check);
@@ -227,7 +275,7 @@ interface Agent {
   stop(): Promise<void>;
 }
 
-function startAgent(ns: Netns, name: string, ip: string, etcd: string, tmp: string): Agent {
+function startAgent(ns: Netns, name: string, ip: string, etcd: string, tmp: string, level = 'warn'): Agent {
   const dir = process.env.PETREL_BENCH_LOG ?? tmp;
   mkdirSync(dir, { recursive: true });
   const logFile = join(dir, `agent-${name}-${process.pid}.log`);
@@ -253,7 +301,7 @@ function startAgent(ns: Netns, name: string, ip: string, etcd: string, tmp: stri
       '--status-listen',
       '127.0.0.1:9099',
       '--log-level',
-      'warn',
+      process.env.PETREL_BENCH_LOG_LEVEL ?? level,
     ],
     { stdio: ['ignore', log, log] },
   );
@@ -359,6 +407,10 @@ interface ProgResult {
   run: number;
   /** Session Established → last route in the kernel (s). */
   programSec: number;
+  /** Session Established → first route in the kernel (s). */
+  firstRouteSec?: number;
+  /** Session Established → half of the routes in the kernel (s). */
+  halfSec?: number;
   /** Tester: Established → whole table written to the socket (s). */
   testerSendSec: number;
   routesPerSec: number;
@@ -366,6 +418,7 @@ interface ProgResult {
   peakRssMb?: number;
   /** (peak − idle) RSS, per 100k routes. */
   rssPer100kMb?: number;
+  /** CPU seconds of the DUT and its children (ip -batch ...), Established → done. */
   cpuSec?: number;
   /** Routes counted with `ip route show` after the run (cross-check of the monitor). */
   listed?: number;
@@ -440,7 +493,7 @@ async function programming(dut: DutName, count: number, runNo: number): Promise<
     }
     await delay(1000);
     const idle = procStatus(pid);
-    const cpu0 = cpuSec(pid);
+    const cpu0 = treeCpuSec(pid);
     const job: BlockTesterJob = {
       dut: '10.98.1.1',
       port: 179,
@@ -455,19 +508,31 @@ async function programming(dut: DutName, count: number, runNo: number): Promise<
     const tester = startWorker(tst, 'tester', job);
     stops.push(() => tester.d.stop());
     const up = await tester.wait('firstUp', 60_000);
-    await watch.until(() => watch.routes.size >= count, `${count} routes in the kernel`, 300_000);
+    let half = Number.NaN;
+    let full = Number.NaN;
+    await watch.until(
+      () => {
+        if (Number.isNaN(half) && watch.routes.size >= count / 2) half = watch.lastChange;
+        if (watch.routes.size >= count) full = watch.lastChange;
+        return watch.routes.size >= count;
+      },
+      `${count} routes in the kernel`,
+      300_000,
+    );
     const sent = await tester.wait('allSent', 60_000);
-    const programSec = (watch.lastChange - up.t) / 1000;
+    const programSec = (full - up.t) / 1000;
     const peak = procStatus(pid);
     const r: ProgResult = {
       ...base,
       programSec,
       testerSendSec: (sent.t - up.t) / 1000,
+      firstRouteSec: (Math.min(...watch.firstSeen.values()) - up.t) / 1000,
+      halfSec: (half - up.t) / 1000,
       routesPerSec: Math.round(count / programSec),
       idleRssMb: idle.rssKb / 1024,
       peakRssMb: peak.hwmKb / 1024,
       rssPer100kMb: ((peak.hwmKb - idle.rssKb) / 1024) * (100_000 / count),
-      cpuSec: cpuSec(pid) - cpu0,
+      cpuSec: treeCpuSec(pid) - cpu0,
       listed: await countRoutes(node, proto),
     };
     const te = tester.events.find((e) => e.ev === 'reUp' || e.ev === 'closed');
@@ -615,7 +680,52 @@ interface ScaleResult {
   idleCpuPctMax: number;
   rssMbMedian: number;
   rssMbMax: number;
+  /** Per node: first agent started → that node routes every other node's block (s), sorted. */
+  perNodeSec: number[];
+  /** First agent started → first block route anywhere (s). */
+  firstRouteSec: number;
+  /** Median over the agents, from their logs: start → each phase (s). */
+  phases?: Record<string, number>;
   error?: string;
+}
+
+/**
+ * From the agents' info logs: median time (s) from `wall0` (when they were started) to the IPAM
+ * socket listening (process started), node registered in etcd, BGP speaker started, and the last
+ * BGP session Established of each agent.
+ */
+function agentPhases(agents: Agent[], wall0: number, untilSec: number): Record<string, number> {
+  const marks: Record<string, number[]> = { ipamSocket: [], registered: [], speaker: [], lastSession: [] };
+  const msgs: Record<string, string> = {
+    'ipam socket listening': 'ipamSocket',
+    'node registered': 'registered',
+    'speaker started': 'speaker',
+  };
+  for (const a of agents) {
+    let text = '';
+    try {
+      text = readFileSync(a.log, 'utf8');
+    } catch {
+      continue;
+    }
+    const seen = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      let j: { msg?: string; time?: string };
+      try {
+        j = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      const t = (Date.parse(j.time ?? '') - wall0) / 1000;
+      const k = msgs[j.msg ?? ''];
+      if (k && !seen.has(k)) seen.set(k, t);
+      // Sessions of the start-up only (up to convergence).
+      if (j.msg === 'session established' && t <= untilSec) seen.set('lastSession', t);
+    }
+    for (const [k, t] of seen) marks[k]?.push(t);
+  }
+  return Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, median(v)]));
 }
 
 async function scale(n: number, idleSec: number): Promise<ScaleResult> {
@@ -626,6 +736,8 @@ async function scale(n: number, idleSec: number): Promise<ScaleResult> {
     idleCpuPctMax: Number.NaN,
     rssMbMedian: Number.NaN,
     rssMbMax: Number.NaN,
+    perNodeSec: [],
+    firstRouteSec: Number.NaN,
   };
   const stops: (() => Promise<void>)[] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'petrel-bench-routes-'));
@@ -657,11 +769,16 @@ async function scale(n: number, idleSec: number): Promise<ScaleResult> {
     const watches = l.nodes.map((ns) => new RouteWatch(ns, '80'));
     for (const w of watches) stops.push(() => w.stop());
     const t0 = now();
-    const agents = l.nodes.map((ns, i) => startAgent(ns, `node-${i}`, `${lanAddr(i)}/16`, etcd.endpoint, tmp));
+    const wall0 = Date.now();
+    const agents = l.nodes.map((ns, i) => startAgent(ns, `node-${i}`, `${lanAddr(i)}/16`, etcd.endpoint, tmp, 'info'));
     for (const a of agents) stops.push(() => a.stop());
     const expected = (i: number) => Array.from({ length: n }, (_, j) => j).filter((j) => j !== i);
-    const done = (i: number) =>
-      expected(i).every((j) => watches[i]!.routes.has(`${blockOf('10.244.0.0', 26, j).prefix}/26`));
+    const doneAt: number[] = [];
+    const done = (i: number) => {
+      const ok = expected(i).every((j) => watches[i]!.routes.has(`${blockOf('10.244.0.0', 26, j).prefix}/26`));
+      if (ok) doneAt[i] = watches[i]!.lastChange;
+      return ok;
+    };
     await Promise.all(
       watches.map((w, i) =>
         w.until(
@@ -675,7 +792,10 @@ async function scale(n: number, idleSec: number): Promise<ScaleResult> {
         ),
       ),
     );
-    const convergeSec = (Math.max(...watches.map((w) => w.lastChange)) - t0) / 1000;
+    const perNodeSec = doneAt.map((t) => (t - t0) / 1000).sort((x, y) => x - y);
+    const convergeSec = perNodeSec[perNodeSec.length - 1] as number;
+    const phases = agentPhases(agents, wall0, convergeSec + 1);
+    const firstRouteSec = (Math.min(...watches.flatMap((w) => [...w.firstSeen.values()])) - t0) / 1000;
     await delay(5000);
     const c0 = agents.map((a) => cpuSec(a.d.pid));
     const w0 = now();
@@ -686,6 +806,9 @@ async function scale(n: number, idleSec: number): Promise<ScaleResult> {
     return {
       ...base,
       convergeSec,
+      perNodeSec,
+      firstRouteSec,
+      phases,
       idleCpuPctMedian: median(pct),
       idleCpuPctMax: Math.max(...pct),
       rssMbMedian: median(rss),
@@ -844,6 +967,8 @@ async function main(): Promise<void> {
   const claims = argNum('claims', quick ? 20 : 50);
   const nodeCounts = (argList('nodes') ?? (quick ? ['10'] : ['10', '20'])).map(Number);
   const log = (s: string) => process.stderr.write(`${s}\n`);
+  const load0 = loadavg();
+  log(`load average at start: ${load0.map((x) => x.toFixed(1)).join(' ')} (${cpus().length} CPUs)`);
 
   const prog: ProgResult[] = [];
   if (parts.includes('programming')) {
@@ -853,7 +978,7 @@ async function main(): Promise<void> {
           log(`programming ${size} routes, ${d}, run ${r} ...`);
           const x = await programming(d, size, r);
           if (x.error) log(`  error: ${x.error}`);
-          else log(`  ${f(x.programSec)} s`);
+          else log(`  ${f(x.programSec)} s (first route ${f(x.firstRouteSec)} s, half ${f(x.halfSec)} s)`);
           prog.push(x);
         }
   }
@@ -934,11 +1059,13 @@ async function main(): Promise<void> {
     console.log(
       "\n3. Scale: N-node full mesh, all agents started at once → every node routes every other node's block",
     );
-    console.log('| nodes | converge (s) | idle CPU % median | idle CPU % max | RSS median (MB) | RSS max (MB) |');
-    console.log('|---|---|---|---|---|---|');
+    console.log(
+      '| nodes | converge (s) | first route (s) | median agent: process up / registered / speaker / last session (s) | idle CPU % median | idle CPU % max | RSS median (MB) | RSS max (MB) |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|');
     for (const s of sc)
       console.log(
-        `| ${s.nodes} | ${f(s.convergeSec)} | ${f(s.idleCpuPctMedian)} | ${f(s.idleCpuPctMax)} | ${f(s.rssMbMedian, 1)} | ${f(s.rssMbMax, 1)} |${s.error ? ` error: ${s.error.slice(0, 200)}` : ''}`,
+        `| ${s.nodes} | ${f(s.convergeSec)} | ${f(s.firstRouteSec)} | ${s.phases ? [s.phases.ipamSocket, s.phases.registered, s.phases.speaker, s.phases.lastSession].map((x) => f(x, 1)).join(' / ') : '-'} | ${f(s.idleCpuPctMedian)} | ${f(s.idleCpuPctMax)} | ${f(s.rssMbMedian, 1)} | ${f(s.rssMbMax, 1)} |${s.error ? ` error: ${s.error.slice(0, 200)}` : ''}`,
       );
   }
   if (dp.length) {
@@ -979,7 +1106,7 @@ async function main(): Promise<void> {
     `${JSON.stringify(
       {
         when: new Date().toISOString(),
-        host: { cpus: cpus().length, node: process.version },
+        host: { cpus: cpus().length, node: process.version, loadavgAtStart: load0, loadavgAtEnd: loadavg() },
         feed: `${FEED_BASE} + k x /${FEED_LEN}, one eBGP session (AS ${TESTER_AS}), our codec`,
         programming: { summary: progSummary, runs: prog },
         convergence: conv,
