@@ -101,6 +101,9 @@ export async function cmdAdd(ctx: CommandContext): Promise<CniResult> {
       `${env.netns} does not exist`,
     );
   }
+  // The `ip -batch` processes start while the addresses are assigned (their start-up is then off
+  // the critical path); if ADD fails before using them, dispatch ends them.
+  netns.prepare?.(env.netns);
   const lease = await acquire(ctx);
   const addresses: PodAddress[] = lease.addresses;
   const plan: VethPlan = {
