@@ -116,7 +116,19 @@ export async function cmdAdd(ctx: CommandContext): Promise<CniResult> {
       `${env.netns} does not exist`,
     );
   }
-  const lease = await acquire(ctx);
+  // The `ip -batch` processes start while the agent assigns the addresses (their start-up is then
+  // off the critical path), just after the request went out (setImmediate: after the socket's
+  // connect and write); if ADD fails before using them, dispatch ends them.
+  const leased = acquire(ctx);
+  const prepared = new Promise<void>((resolve) =>
+    setImmediate(() => {
+      netns.prepare?.(env.netns);
+      resolve();
+    }),
+  );
+  const [got] = await Promise.allSettled([leased, prepared]);
+  if (got.status === 'rejected') throw got.reason;
+  const lease = got.value;
   const addresses: PodAddress[] = lease.addresses;
   const plan: VethPlan = {
     containerId: env.containerId,
