@@ -15,6 +15,7 @@ export const ENTRIES = {
   'petrel-agent': 'agent/main.ts',
   petrel: 'cni/main.ts',
   'petrel-ipam': 'cni/ipam-main.ts',
+  'petrel-install-cni': 'agent/install-cni/main.ts',
 };
 
 // etcd3 loads its .proto files from `${__dirname}/../proto` at run time. In a bundle __dirname is
