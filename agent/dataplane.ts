@@ -162,8 +162,6 @@ export class Dataplane {
       this.deviceResults = await this.devices.apply(desired.devices);
       // A failed device is retried on the next snapshot or resync.
       this.lastDevices = this.deviceResults.every((r) => r.ok) ? devKey : '';
-      for (const r of this.deviceResults)
-        if (r.action !== 'unchanged') this.log.info({ device: r.device, action: r.action }, 'tunnel device');
     }
     this.reconciler.setDesired(desired, { complete });
     await this.nat.apply(snap.pools);
