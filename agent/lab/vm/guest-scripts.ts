@@ -128,8 +128,9 @@ off
 /**
  * Helpers for command files, copied to /vm/lib.sh: `. /vm/lib.sh`.
  *   vm_barrier NAME [TIMEOUT_S]  wait until every guest (and the host, if it joins) reached NAME
- *   vm_wait CMD...               retry CMD every 0.2 s until $VM_WAIT_S (default 60) s of guest
- *                                uptime have passed
+ *   vm_wait CMD...               retry CMD every $VM_WAIT_EVERY_US µs (default 0.2 s) until
+ *                                $VM_WAIT_S (default 60) s of guest uptime have passed; poll a
+ *                                host binary slowly: each exec takes CPU from the guest's 1 vCPU
  *   vm_node_ip K                 address of guest K
  *   vm_now, vm_sleep [USEC]      guest uptime in whole seconds; a busybox usleep (default 0.2 s)
  */
@@ -155,7 +156,7 @@ vm_wait() {
   end=$(( $(vm_now) + \${VM_WAIT_S:-60} ))
   until "$@" >/dev/null 2>&1; do
     [ "$(vm_now)" -ge "$end" ] && { echo "timed out after \${VM_WAIT_S:-60} s waiting for: $*" >&2; return 1; }
-    vm_sleep
+    vm_sleep "\${VM_WAIT_EVERY_US:-200000}"
   done
 }
 `;

@@ -106,7 +106,7 @@ const NETCONF = JSON.stringify({
 const POD_SCRIPT = `. /vm/lib.sh
 d=/vm/$PETREL_VM_NODE
 # a pod is scheduled once its node is Ready: wait for the agent's /readyz (registered, BGP mesh up)
-VM_WAIT_S=240 vm_wait wget -q -O /dev/null http://127.0.0.1:9099/readyz || {
+VM_WAIT_S=240 VM_WAIT_EVERY_US=1000000 vm_wait wget -q -O /dev/null http://127.0.0.1:9099/readyz || {
   echo "agent never ready:"; wget -q -O - http://127.0.0.1:9099/readyz; exit 20; }
 ip netns add pod && ip -n pod link set lo up || exit 21
 cat > /tmp/netconf.json <<'EOF'
@@ -116,7 +116,7 @@ CNI_COMMAND=ADD CNI_CONTAINERID=ipip-$PETREL_VM_NODE CNI_NETNS=/var/run/netns/po
 CNI_PATH="$BIN:/usr/lib/cni" CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=ipip;K8S_POD_NAME=pod-$PETREL_VM_NODE" \\
   "$BIN/petrel" < /tmp/netconf.json > $d/add.json 2> /tmp/add.err || { echo "CNI ADD failed"; cat $d/add.json /tmp/add.err; exit 22; }
 setsid ip netns exec pod node "$TOOL" serve ${PORT} > /tmp/serve.log 2>&1 < /dev/null &
-VM_WAIT_S=120 vm_wait grep -q listening /tmp/serve.log || { echo "server did not start"; cat /tmp/serve.log; exit 23; }
+VM_WAIT_S=120 VM_WAIT_EVERY_US=300000 vm_wait grep -q listening /tmp/serve.log || { echo "server did not start"; cat /tmp/serve.log; exit 23; }
 echo ok
 `;
 
@@ -134,7 +134,7 @@ ok() {
   ip -o route show > /tmp/r
   ${checks || ':'}
 }
-VM_WAIT_S=180 vm_wait ok; rc=$?
+VM_WAIT_S=180 VM_WAIT_EVERY_US=500000 vm_wait ok; rc=$?
 ip -o route show > $d/${tag}-routes.txt
 ip -j -d link show dev tunl0 > $d/${tag}-tunl0-link.json 2>&1
 ip -j addr show dev tunl0 > $d/${tag}-tunl0-addr.json 2>&1
@@ -277,7 +277,12 @@ describe('IPIP in qemu guests: 3 agents, Always then CrossSubnet', { skip, timeo
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l) as Probe);
-    return NODES.map((_, i) => ({ pod: read(i + 1, 'pod'), node: read(i + 1, 'node') }));
+    const res = NODES.map((_, i) => ({ pod: read(i + 1, 'pod'), node: read(i + 1, 'node') }));
+    const all = res.flatMap((r) => [...r.pod, ...r.node]);
+    console.error(
+      `ipip vm: ${tag}: ${all.filter((p) => p.ok).length}/${all.length} connections ok, connect+reply ms ${all.map((p) => p.ms).join(' ')}, tries ${all.map((p) => p.tries).join(' ')}`,
+    );
+    return res;
   };
 
   /** TCP in every direction: each reply names the server's pod address and the client's own address. */
@@ -449,6 +454,11 @@ describe('IPIP in qemu guests: 3 agents, Always then CrossSubnet', { skip, timeo
         [...expected].sort((a, b) => sortKey(a).localeCompare(sortKey(b))),
         `${self.name} proto 80 routes:\n${file(k, 'always-routes.txt')}`,
       );
+      // the pod's own /32 on its node is the CNI's route (not proto 80): Petrel leaves it alone
+      const podRoute = file(k, 'always-routes.txt')
+        .split('\n')
+        .find((l) => l.startsWith(`${podIp[self.name]} dev `));
+      assert.ok(podRoute && !/ proto 80\b/.test(podRoute), `${self.name} pod route: ${podRoute}`);
       const status = JSON.parse(file(k, 'always-status.json')) as { peers: { address?: string; state?: string }[] };
       const established = status.peers.filter((p) => p.state === 'Established').length;
       assert.equal(established, 2, `${self.name} BGP peers: ${JSON.stringify(status.peers)}`);
