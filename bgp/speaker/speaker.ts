@@ -471,7 +471,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   announce(prefix: string, opts: AnnounceOptions = {}): void {
     const route = localRoute(prefix, opts);
     this.local.set(route.prefix, route);
-    this.declaredAnnounce.set(route.prefix, structuredClone(opts));
+    this.declaredAnnounce.set(route.prefix, { ...opts });
     this.apply(this.rib.upsert(route));
     this.scheduleFlush();
   }
@@ -530,7 +530,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     for (const prefix of d.withdraw) this.withdraw(prefix);
     for (const { route, options } of routes) {
       this.local.set(route.prefix, route);
-      this.declaredAnnounce.set(route.prefix, structuredClone(options));
+      this.declaredAnnounce.set(route.prefix, { ...options });
       this.apply(this.rib.upsert(route));
     }
     if (routes.length > 0) this.scheduleFlush();
