@@ -163,6 +163,8 @@ async function criRound(
   const dir = mkdtempSync(join(tmpdir(), `petrel-bench-${name}-`));
   let ctd: Containerd | undefined;
   let cri: CriClient | undefined;
+  /** Every sandbox made and not yet removed: removed in `finally` if the round fails midway. */
+  const live = new Set<string>();
   try {
     ctd = await startContainerd({
       dir,
@@ -176,17 +178,21 @@ async function criRound(
     const t = { run: [] as number[], stop: [] as number[], remove: [] as number[] };
     for (let i = 0; i < cycles; i++) {
       const { id, ms } = await c.runPodSandbox({ name: `cyc-${i}`, logDirectory: ctd.logDir });
+      live.add(id);
       t.run.push(ms);
       t.stop.push(await c.stopPodSandbox(id));
       t.remove.push(await c.removePodSandbox(id));
+      live.delete(id);
     }
     const row: CriRow = { run: med(t.run), stop: med(t.stop), remove: med(t.remove) };
     if (burst > 0) {
       const t0 = performance.now();
       const ids = await Promise.all(
-        Array.from({ length: burst }, (_, i) =>
-          c.runPodSandbox({ name: `burst-${i}`, logDirectory: ctd?.logDir ?? dir }),
-        ),
+        Array.from({ length: burst }, async (_, i) => {
+          const r = await c.runPodSandbox({ name: `burst-${i}`, logDirectory: ctd?.logDir ?? dir });
+          live.add(r.id);
+          return r;
+        }),
       );
       row.burstMs = performance.now() - t0;
       const ips = await Promise.all(ids.map(async ({ id }) => (await c.status(id)).ip));
@@ -196,15 +202,32 @@ async function criRound(
           ids.slice(i, i + 16).map(async ({ id }) => {
             await c.stopPodSandbox(id);
             await c.removePodSandbox(id);
+            live.delete(id);
           }),
         );
       }
     }
     return row;
   } finally {
+    // A failed round (e.g. a RunPodSandbox timing out on a loaded machine) must not leave its
+    // sandboxes (shims, pause processes, shm mounts) behind: remove them before containerd stops.
+    const c = cri;
+    const left = [...live];
+    for (let i = 0; c && i < left.length; i += 16) {
+      await Promise.all(
+        left.slice(i, i + 16).map(async (id) => {
+          await c.stopPodSandbox(id).catch(() => undefined);
+          await c.removePodSandbox(id).catch(() => undefined);
+        }),
+      );
+    }
     cri?.close();
     await ctd?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      console.error(`bench: cannot remove ${dir}: ${(err as Error).message}`);
+    }
   }
 }
 

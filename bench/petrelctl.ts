@@ -2,14 +2,19 @@
  * petrelctl vs etcdctl (issue 10), in one run against one real etcd on loopback: a single IPAM
  * command (`petrelctl ipam assign`, one address per call, new handle each time) against
  * `etcdctl put` of one key, sequential (p50/p99 of --n calls) and 8 callers at once (p50 of the
- * 8). Target: petrelctl's sequential p50 <= 3x etcdctl's.
+ * 8). Target: petrelctl's sequential p50 <= 3x etcdctl's. The shipped petrelctl is the Bun executable
+ * dist-sea/petrelctl (`npm run package`); the Node bundle bin/petrelctl is measured beside it.
  * Prints a table; writes bench/results/petrelctl.json.
  *   node dist/bench/petrelctl.js [--n 20]
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { startEtcd } from '../test/helpers/etcd.js';
-import { PETRELCTL } from '../test/helpers/petrelctl.js';
+import { PETRELCTL, ROOT } from '../test/helpers/petrelctl.js';
+
+const SEA = `${ROOT}dist-sea/petrelctl`;
+const SHIPPED = 'petrelctl ipam assign';
+const NODE = 'petrelctl ipam assign (node bin/)';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -41,16 +46,20 @@ async function main(): Promise<void> {
   try {
     const ep = etcd.endpoint;
     let k = 0;
-    const ctl = () =>
-      timed(PETRELCTL, ['--etcd-endpoints', ep, 'ipam', 'assign', '--node', 'n1', '--handle', `h${k++}`]);
+    if (!existsSync(SEA)) throw new Error(`${SEA} missing: npm run package`);
+    const assign = (bin: string) => () =>
+      timed(bin, ['--etcd-endpoints', ep, 'ipam', 'assign', '--node', 'n1', '--handle', `h${k++}`]);
+    const ctl = assign(SEA);
     const put = () => timed('etcdctl', ['--endpoints', ep, 'put', `/bench/k${k++}`, 'v']);
     await timed(PETRELCTL, ['--etcd-endpoints', ep, 'ipam', 'pool', 'add', 'bench', '--cidr', '10.77.0.0/16']);
     const rows: Record<string, { seq: number[]; par8: number[] }> = {
-      'petrelctl ipam assign': { seq: [], par8: [] },
+      [SHIPPED]: { seq: [], par8: [] },
+      [NODE]: { seq: [], par8: [] },
       'etcdctl put': { seq: [], par8: [] },
     };
     const both: [string, () => Promise<number>][] = [
-      ['petrelctl ipam assign', ctl],
+      [SHIPPED, ctl],
+      [NODE, assign(PETRELCTL)],
       ['etcdctl put', put],
     ];
     for (let i = 0; i < n; i++) for (const [name, f] of both) rows[name]?.seq.push(await f());
@@ -59,12 +68,12 @@ async function main(): Promise<void> {
       if (r) r.par8 = await Promise.all(Array.from({ length: 8 }, f));
     }
     const fmt = (x: number) => x.toFixed(1);
-    console.log(`\npetrelctl vs etcdctl (ms; n=${n} sequential, interleaved; 8 callers at once)`);
+    console.log(`\npetrelctl vs etcdctl (ms; n=${n} sequential, interleaved; 8 callers at once; shipped: ${SEA})`);
     console.log('| command | p50 | p99 | 8 at once p50 |');
     console.log('|---|---|---|---|');
     for (const [name, r] of Object.entries(rows))
       console.log(`| ${name} | ${fmt(pct(r.seq, 50))} | ${fmt(pct(r.seq, 99))} | ${fmt(pct(r.par8, 50))} |`);
-    const a = rows['petrelctl ipam assign'] as { seq: number[]; par8: number[] };
+    const a = rows[SHIPPED] as { seq: number[]; par8: number[] };
     const b = rows['etcdctl put'] as { seq: number[]; par8: number[] };
     const ratio = +(pct(a.seq, 50) / pct(b.seq, 50)).toFixed(2);
     const ratio8 = +(pct(a.par8, 50) / pct(b.par8, 50)).toFixed(2);
