@@ -167,10 +167,10 @@ export async function echoServer(
   host = '::',
 ): Promise<Daemon> {
   const d = c.spawn(ns, process.execPath, ['-e', ECHO, host, String(port), tag]);
-  await waitFor(`echo server ${tag}`, () => {
-    if (d.exited()) throw new Error(`echo server ${tag} exited: ${d.output()}`);
-    return d.output().includes('listening');
-  });
+  const how = await waitFor(`echo server ${tag}`, () =>
+    d.exited() ? 'exited' : d.output().includes('listening') && 'up',
+  );
+  if (how === 'exited') throw new Error(`echo server ${tag} exited: ${d.output()}`);
   return d;
 }
 
