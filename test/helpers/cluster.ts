@@ -390,14 +390,13 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
           ];
           const d = spawnGroup(ns.name, process.execPath, args);
           agent = d;
-          await waitFor(
+          // (waitFor retries a check that throws: an exit is a value here, so it fails fast.)
+          const how = await waitFor(
             `${name} agent socket`,
-            () => {
-              if (d.exited()) throw new Error(`${name} agent exited: ${d.output().slice(-3000)}`);
-              return existsSync(socket);
-            },
+            () => (d.exited() ? 'exited' : existsSync(socket) && 'up'),
             30_000,
           );
+          if (how === 'exited') throw new Error(`${name} agent exited: ${d.output().slice(-3000)}`);
         },
         async stopAgent() {
           const d = agent;

@@ -15,10 +15,10 @@ import {
   startBird,
   startGobgp,
 } from '../../helpers/bgp-peers.js';
-import { CLUSTER_BINS, type Cluster, type Pod, startCluster } from '../../helpers/cluster.js';
+import { BIN_DIR, CLUSTER_BINS, type Cluster, type Pod, startCluster } from '../../helpers/cluster.js';
 import { needs } from '../../helpers/needs.js';
 import { waitFor } from '../../helpers/process.js';
-import { agentStatus, echoServer, nodeList, tcpMatrix, waitRoutes } from './lib.js';
+import { agentStatus, echoServer, nodeList, probeLoop, tcpMatrix, waitRoutes } from './lib.js';
 
 const skip = needs('root', 'netns', 'etcd', 'cni-plugins', 'bird2', 'gobgpd', CLUSTER_BINS);
 const POOL = '10.244.0.0/16';
@@ -121,8 +121,13 @@ describe('cluster BGP: external peers (BIRD 2, GoBGP), route reflector with the 
   });
 
   test('the sessions to the external peers show as global peers, and their routes stay out of the kernel', async () => {
+    const text = await c.exec(1, `${BIN_DIR}/petrelctl`, ['node', 'status', '--endpoint', c.node(1).statusUrl]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /Petrel agent on node-1: ready/);
+    assert.match(text.stdout, /10\.99\.0\.100\s+global\s+up\s+\S+\s+Established/);
+    assert.match(text.stdout, /10\.99\.0\.12\s+node-to-node mesh\s+up/);
     for (const n of c.nodes) {
-      const st = await agentStatus(c, n);
+      const st = await agentStatus(c, n, 'petrelctl');
       for (const ip of ['10.99.0.100', '10.99.0.101']) {
         const p = st.peers.find((x) => x.address === ip);
         assert.equal(p?.state, 'Established', `${n.name} -> ${ip}: ${JSON.stringify(st.peers)}`);
@@ -136,7 +141,10 @@ describe('cluster BGP: external peers (BIRD 2, GoBGP), route reflector with the 
     }
   });
 
-  test('route reflector: mesh off at run time, every node peers with node-1 only, routes and TCP stay right', async () => {
+  test('route reflector: mesh off at run time, every node peers with node-1 only, routes and TCP stay right', async (t) => {
+    // Informational: connections node-2 -> node-3 while the topology changes (the sessions are
+    // re-created as their type changes; not asserted).
+    const probe = await probeLoop(c, pods[1]!.netns, pods[2]!.ip);
     await c.petrelctlOk('bgp', 'peer', 'add', 'to-rr', '--node-selector', 'all()', '--peer-selector', "rr == 'true'");
     await c.petrelctlOk('bgp', 'config', 'set', '--node-mesh', 'off');
     const rr = c.node(1);
@@ -167,6 +175,10 @@ describe('cluster BGP: external peers (BIRD 2, GoBGP), route reflector with the 
     assert.match(st2.peers.find((p) => p.address === rr.ip)?.type ?? '', /route reflector|node-specific|global/);
     // node-2 learns node-3's block through the reflector with node-3 as next hop (not the reflector).
     await waitRoutes(c, POOL, 'Never', 30_000);
+    const r = await probe.finish();
+    t.diagnostic(
+      `during the mesh -> reflector change: ${r.ok} connections ok, ${r.fail} failed ${r.errors.slice(0, 3).join(', ')}`,
+    );
     assert.equal(await tcpMatrix(pods, c.nodes), 12);
   });
 });

@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CLUSTER_BINS, type Cluster, type Pod, startCluster } from '../../helpers/cluster.js';
 import { needs } from '../../helpers/needs.js';
-import { echoServer, probeLoop, tcp, waitReady, waitRoutes } from './lib.js';
+import { waitFor } from '../../helpers/process.js';
+import { agentStatus, echoServer, probeLoop, tcp, waitReady, waitRoutes } from './lib.js';
 
 const skip = needs('root', 'netns', 'etcd', 'cni-plugins', CLUSTER_BINS);
 const POOL = '10.244.0.0/16';
@@ -73,14 +74,42 @@ describe('cluster faults: agent kill -9, etcd restart', { skip }, () => {
     await c.etcd.restart();
     t.diagnostic(`etcd back at ${new Date().toISOString()}`);
     for (const n of c.nodes) await waitReady(c, n, 60_000);
-    // The sync resumed: a pool made now is used, and its new block routed everywhere.
-    await c.petrelctlOk('ipam', 'pool', 'add', 'after', '--cidr', '10.250.0.0/16');
-    const p = await c.addPod(2, 'after-1', { pools: ['after'] });
+    // IPAM works again (a new pod), and the watch resumed: a BGP peer record made now reaches
+    // every agent. (Not a new pool: that resets the sessions, see the todo test below.)
+    const p = await c.addPod(2, 'after-1');
     await echoServer(c, p.netns, p.name);
-    await waitRoutes(c, '10.250.0.0/16', 'Never', 30_000);
     assert.equal(await tcp(pods[0]!.netns, p.ip), `${p.name} ${pods[0]!.ip}`);
+    await c.petrelctlOk('bgp', 'peer', 'add', 'nobody', '--peer-ip', '10.99.0.200', '--as', '65009', '--passive');
+    await waitFor(
+      'every agent has the new peer',
+      async () => {
+        for (const n of c.nodes)
+          if (!(await agentStatus(c, n)).peers.some((x) => x.address === '10.99.0.200')) return false;
+        return true;
+      },
+      20_000,
+      250,
+    );
+    await c.petrelctlOk('bgp', 'peer', 'rm', 'nobody');
     const r = await probe.finish();
     t.diagnostic(`probe: ${r.ok} ok, ${r.fail} failed`);
     assert.equal(r.fail, 0, `failed connections: ${r.errors.join(', ')}`);
+  });
+
+  test('adding a pool leaves the established BGP sessions alone', {
+    todo:
+      'agent bug: a pool change changes every peer export filter (poolExportFilter in agent/bgp-config.ts), diffPeers ' +
+      'sees a new peer config and bgp-runner removes and re-adds every session (Cease 6/3, routes withdrawn, a lost ' +
+      'connection now and then); the speaker replaces a peer on any filter change (bgp/speaker/config-diff.ts)',
+  }, async () => {
+    const since = async () =>
+      (await Promise.all(c.nodes.map((n) => agentStatus(c, n))))
+        .flatMap((s) => s.peers)
+        .map((p) => `${p.address} ${(p as { establishedAt?: string }).establishedAt}`)
+        .sort();
+    const before = await since();
+    await c.petrelctlOk('ipam', 'pool', 'add', 'later', '--cidr', '10.251.0.0/16');
+    await delay(3000);
+    assert.deepEqual(await since(), before, 'sessions re-established after a pool was added');
   });
 });

@@ -167,10 +167,10 @@ export async function echoServer(
   host = '::',
 ): Promise<Daemon> {
   const d = c.spawn(ns, process.execPath, ['-e', ECHO, host, String(port), tag]);
-  await waitFor(`echo server ${tag}`, () => {
-    if (d.exited()) throw new Error(`echo server ${tag} exited: ${d.output()}`);
-    return d.output().includes('listening');
-  });
+  const how = await waitFor(`echo server ${tag}`, () =>
+    d.exited() ? 'exited' : d.output().includes('listening') && 'up',
+  );
+  if (how === 'exited') throw new Error(`echo server ${tag} exited: ${d.output()}`);
   return d;
 }
 
@@ -244,16 +244,23 @@ export async function tcpMatrix(pods: Pod[], nodes: ClusterNode[], fam: 4 | 6 = 
   return n;
 }
 
-/** The agent's /status JSON (via `petrelctl node status --json` inside the node). */
+/**
+ * The agent's /status JSON, from inside the node: `petrelctl node status --json` (the operator's
+ * way), or curl for polling loops (a petrelctl start costs about a second on a busy 2-core machine).
+ */
 export async function agentStatus(
   c: Cluster,
   node: ClusterNode,
+  via: 'petrelctl' | 'curl' = 'curl',
 ): Promise<{
   readiness: { ready: boolean; reasons: string[] };
   peers: { address: string; type: string; state: string }[];
 }> {
-  const r = await c.exec(node, `${BIN_DIR}/petrelctl`, ['node', 'status', '--endpoint', node.statusUrl, '--json']);
-  if (r.code !== 0) throw new Error(`node status on ${node.name}: ${r.stderr}`);
+  const r =
+    via === 'petrelctl'
+      ? await c.exec(node, `${BIN_DIR}/petrelctl`, ['node', 'status', '--endpoint', node.statusUrl, '--json'])
+      : await c.exec(node, 'curl', ['-sS', '--max-time', '5', `${node.statusUrl}/status`]);
+  if (r.code !== 0) throw new Error(`node status on ${node.name} (${via}): ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
 
