@@ -195,6 +195,17 @@ test('run-time changes: peer diff and restart-worthy settings', () => {
   const h = plan(state({ bgp: { ...DEFAULT_BGP_CONFIG, holdTimeSec: 30 } }));
   assert.equal(needsRestart(a.speaker, h.speaker), false);
   assert.equal(diffPeers(a.peers, h.peers).add.length, 2);
+  // A new pool changes only the export filter: applied in place, no session replaced.
+  const withPool = plan(
+    state({ pools: [...state().pools, { ...state().pools[0]!, name: 'p2', cidr: '10.250.0.0/16' }] }),
+  );
+  const r = diffPeers(a.peers, withPool.peers);
+  assert.deepEqual([r.remove, r.add], [[], []]);
+  assert.deepEqual(
+    r.refilter.map((p) => p.address),
+    a.peers.map((p) => p.address),
+  );
+  assert.ok(JSON.stringify(r.refilter[0]?.exportFilter).includes('10.250.0.0/16'));
   assert.equal(needsRestart(a.speaker, plan(state({ bgp: { ...DEFAULT_BGP_CONFIG, asNumber: 65000 } })).speaker), true);
   assert.equal(PeerType.Mesh, 'node-to-node mesh');
 });

@@ -244,12 +244,15 @@ export function needsRestart(a: SpeakerConfig | undefined, b: SpeakerConfig | un
 export function diffPeers(
   a: readonly PlannedPeer[],
   b: readonly PlannedPeer[],
-): { remove: PlannedPeer[]; add: PlannedPeer[] } {
-  const key = (p: PlannedPeer) => JSON.stringify(p);
+): { remove: PlannedPeer[]; add: PlannedPeer[]; refilter: PlannedPeer[] } {
+  // The export filter follows the pools: a change of it alone is applied in place
+  // (Speaker.setExportFilter), never by replacing the session.
+  const key = (p: PlannedPeer) => JSON.stringify({ ...p, exportFilter: undefined });
   const before = new Map(a.map((p) => [p.address, p]));
   const after = new Map(b.map((p) => [p.address, p]));
   const remove: PlannedPeer[] = [];
   const add: PlannedPeer[] = [];
+  const refilter: PlannedPeer[] = [];
   for (const [addr, p] of before) {
     const q = after.get(addr);
     if (!q || key(q) !== key(p)) remove.push(p);
@@ -257,8 +260,9 @@ export function diffPeers(
   for (const [addr, q] of after) {
     const p = before.get(addr);
     if (!p || key(p) !== key(q)) add.push(q);
+    else if (JSON.stringify(p.exportFilter) !== JSON.stringify(q.exportFilter)) refilter.push(q);
   }
-  return { remove, add };
+  return { remove, add, refilter };
 }
 
 /** Strips the plan's bookkeeping fields, leaving what Speaker.addPeer takes. */

@@ -110,6 +110,10 @@ export class BgpRunner extends EventEmitter<{ learned: [] }> {
       this.deps.log.info({ peer: p.address, type: p.type }, 'peer added');
       sp.addPeer(toPeerConfig(p));
     }
+    for (const p of d.refilter) {
+      this.deps.log.info({ peer: p.address, type: p.type }, 'peer export filter changed (pools): applied in place');
+      sp.setExportFilter(p.address, p.exportFilter);
+    }
     const a = diffList(this.plan.announcements, next.announcements);
     for (const x of a.remove) sp.withdraw(x);
     for (const x of a.add) sp.announce(x);

@@ -813,3 +813,36 @@ test('applyConfig: an invalid new config throws SpeakerError and changes nothing
   await a.speaker.stop();
   await b.speaker.stop();
 });
+
+test('setExportFilter: the session stays up; newly accepted routes are announced, newly rejected withdrawn', async () => {
+  const only = (prefix: string) => ({
+    rules: [{ action: 'accept' as const, prefixes: [{ prefix, ge: Number(prefix.split('/')[1]) }] }],
+    defaultAction: 'reject' as const,
+  });
+  const { clock, a, b } = await pair({ ap: { exportFilter: only('10.244.0.0/16') } });
+  a.speaker.announce('10.244.1.0/26');
+  a.speaker.announce('10.245.1.0/26');
+  await settle(clock);
+  const st = () => a.speaker.peerStatus().find((x) => x.address === '10.0.0.2');
+  const seen = () =>
+    b.speaker
+      .bestRoutes()
+      .map((r) => r.prefix)
+      .sort();
+  assert.deepEqual(seen(), ['10.244.1.0/26']);
+  const at = st()?.establishedAt;
+  a.speaker.setExportFilter('10.0.0.2', {
+    rules: [...only('10.244.0.0/16').rules, ...only('10.245.0.0/16').rules],
+    defaultAction: 'reject',
+  });
+  await settle(clock);
+  assert.deepEqual(seen(), ['10.244.1.0/26', '10.245.1.0/26'], 'widened: the new pool route announced');
+  a.speaker.setExportFilter('10.0.0.2', only('10.245.0.0/16'));
+  await settle(clock);
+  assert.deepEqual(seen(), ['10.245.1.0/26'], 'narrowed: the route now rejected is withdrawn');
+  assert.equal(st()?.establishedAt, at, 'same session throughout');
+  assert.equal(st()?.flaps, 0);
+  assert.throws(() => a.speaker.setExportFilter('10.0.0.9', undefined), /no peer/);
+  await a.speaker.stop();
+  await b.speaker.stop();
+});

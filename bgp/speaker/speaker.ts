@@ -377,6 +377,34 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     this.checkDeferral();
   }
 
+  /**
+   * Replaces a peer's export filter in place: the session stays up and every selected route is
+   * judged again for this peer, so newly accepted routes are announced and newly rejected ones
+   * withdrawn (what was advertised is remembered in the Adj-RIB-Out). The node agent uses it when
+   * the pools change (mesh peers exchange only routes inside the pools).
+   */
+  setExportFilter(address: string, filter: PeerConfig['exportFilter']): void {
+    const p = this.peer(address);
+    let compiled: CompiledFilter;
+    try {
+      compiled = compileFilter(filter);
+    } catch (err) {
+      throw new SpeakerError('invalid-config', `peer ${address}: ${(err as Error).message}`, { cause: err });
+    }
+    p.exportFilter = compiled;
+    if (filter === undefined) delete p.cfg.exportFilter;
+    else p.cfg.exportFilter = filter;
+    const declared = this.declaredPeers.get(p.info.address);
+    if (declared) {
+      if (filter === undefined) delete declared.exportFilter;
+      else declared.exportFilter = structuredClone(filter);
+    }
+    if (!p.exportPeer) return;
+    p.exportPeer = { ...p.exportPeer, exportFilter: compiled };
+    for (const e of this.rib.selected()) this.markDirty(e);
+    this.scheduleFlush();
+  }
+
   /** Administrative shutdown with an RFC 9003 communication; the peer stays configured. */
   shutdownPeer(address: string, communication = 'administrative shutdown'): void {
     const p = this.peer(address);

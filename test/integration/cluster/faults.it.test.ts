@@ -75,7 +75,7 @@ describe('cluster faults: agent kill -9, etcd restart', { skip }, () => {
     t.diagnostic(`etcd back at ${new Date().toISOString()}`);
     for (const n of c.nodes) await waitReady(c, n, 60_000);
     // IPAM works again (a new pod), and the watch resumed: a BGP peer record made now reaches
-    // every agent. (Not a new pool: that resets the sessions, see the todo test below.)
+    // every agent.
     const p = await c.addPod(2, 'after-1');
     await echoServer(c, p.netns, p.name);
     assert.equal(await tcp(pods[0]!.netns, p.ip), `${p.name} ${pods[0]!.ip}`);
@@ -96,12 +96,9 @@ describe('cluster faults: agent kill -9, etcd restart', { skip }, () => {
     assert.equal(r.fail, 0, `failed connections: ${r.errors.join(', ')}`);
   });
 
-  test('adding a pool leaves the established BGP sessions alone', {
-    todo:
-      'agent bug: a pool change changes every peer export filter (poolExportFilter in agent/bgp-config.ts), diffPeers ' +
-      'sees a new peer config and bgp-runner removes and re-adds every session (Cease 6/3, routes withdrawn, a lost ' +
-      'connection now and then); the speaker replaces a peer on any filter change (bgp/speaker/config-diff.ts)',
-  }, async () => {
+  // A pool change changes every peer's export filter (mesh peers exchange only pool routes): it is
+  // applied in place (Speaker.setExportFilter), so no session is replaced and no route withdrawn.
+  test('adding a pool leaves the established BGP sessions alone', async () => {
     const since = async () =>
       (await Promise.all(c.nodes.map((n) => agentStatus(c, n))))
         .flatMap((s) => s.peers)
