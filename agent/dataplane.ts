@@ -134,12 +134,20 @@ export class Dataplane {
     while (this.pending && !this.stopped) {
       const { snap, complete } = this.pending;
       this.pending = undefined;
+      const t0 = this.opts.clock.now();
       try {
         await this.apply(snap, complete);
         this.lastError = undefined;
       } catch (err) {
         this.lastError = (err as Error).message;
         this.log.warn({ err: this.lastError }, 'data plane update failed; retried on the next snapshot');
+      }
+      // Planning is O(table): while a table streams in (a snapshot per BGP batch), wait as long as
+      // the last update took before planning again, so planning takes at most half the time and
+      // later snapshots coalesce. A lone change (a block claimed) is planned at once.
+      const took = this.opts.clock.now() - t0;
+      if (this.pending && took >= 5 && !this.stopped) {
+        await new Promise<void>((r) => this.opts.clock.setTimer(Math.min(took, 1000), r));
       }
     }
     this.running = undefined;

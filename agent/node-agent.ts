@@ -61,6 +61,7 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
   private lastPools = '';
   private tunnelBusy = false;
   private snapshotTimer: TimerHandle | undefined;
+  private lastSnapshotMs = 0;
 
   constructor(
     private readonly cfg: AgentConfig,
@@ -192,9 +193,14 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
 
   private scheduleSnapshot(): void {
     if (this.snapshotTimer) return;
-    this.snapshotTimer = this.deps.clock.setTimer(0, () => {
+    // Building a snapshot is O(table): after an expensive one, the next waits as long (bursts of
+    // BGP batches coalesce); a cheap one (a small table) goes out after this loop turn.
+    const delay = this.lastSnapshotMs >= 5 ? Math.min(this.lastSnapshotMs, 500) : 0;
+    this.snapshotTimer = this.deps.clock.setTimer(delay, () => {
       this.snapshotTimer = undefined;
+      const t0 = this.deps.clock.now();
       const snap = this.snapshot();
+      this.lastSnapshotMs = this.deps.clock.now() - t0;
       if (snap) this.emit('snapshot', snap);
     });
   }
