@@ -23,7 +23,8 @@
  *   node dist/bench/routes.js [--quick] [--parts programming,convergence,scale,dataplane]
  *        [--dut petrel,bird] [--sizes 10000,100000] [--repeat R] [--claims K] [--nodes 10,20]
  * Prints one table per part; writes bench/results/routes.json. PETREL_BENCH_LOG=DIR keeps every
- * agent's log there.
+ * agent's log there (PETREL_BENCH_LOG_LEVEL: its level); PETREL_BENCH_NODE_ARGS adds Node flags to
+ * every agent (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as unixConnect } from 'node:net';
@@ -289,6 +290,7 @@ function startAgent(ns: Netns, name: string, ip: string, etcd: string, tmp: stri
       ns.name,
       process.execPath,
       ...shebangFlags(AGENT),
+      ...(process.env.PETREL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
       AGENT,
       '--node-name',
       name,
@@ -390,6 +392,9 @@ async function lan(n: number): Promise<Lan> {
       made.push(ns);
       await vethBetween(ns, hub, { aName: 'eth0', bName: `v${i}`, aAddr: `${lanAddr(i)}/16` });
       await hub.ip('link', 'set', `v${i}`, 'master', 'br0');
+      // A default route, as a real node has: the host veths' proxy ARP for the pods' gateway
+      // (169.254.1.1) answers only when the node has a route to it through another device.
+      await ns.ip('route', 'add', 'default', 'via', '10.99.0.1', 'dev', 'eth0');
       nodes.push(ns);
     }
     return { hub, nodes, addr: lanAddr, destroy };
@@ -835,12 +840,16 @@ interface DataResult {
 async function iperf(server: Netns | string, client: Netns | string, addr: string, sec: number): Promise<DataResult> {
   const inNs = (where: Netns | string, cmd: string[]) =>
     typeof where === 'string' ? ['nsenter', `--net=${where}`, ...cmd] : ['ip', 'netns', 'exec', where.name, ...cmd];
-  const [sc, ...sa] = inNs(server, ['iperf3', '-s', '-1', '-B', addr]);
+  const [sc, ...sa] = inNs(server, ['iperf3', '-s', '-1', '--forceflush', '-B', addr]);
   const srv = startDaemon(sc as string, sa);
   try {
     await waitFor('iperf3 server', () => srv.output().includes('listening') || srv.exited(), 10_000);
-    const [cc, ...ca] = inNs(client, ['iperf3', '-c', addr, '-t', String(sec), '-J']);
+    const [cc, ...ca] = inNs(client, ['iperf3', '-c', addr, '-t', String(sec), '-J', '--connect-timeout', '3000']);
     const r = await run(cc as string, ca, { timeoutMs: (sec + 20) * 1000 });
+    if (!r.stdout.trim().startsWith('{'))
+      throw new Error(
+        `iperf3 client (${ca.join(' ')}): ${r.code} ${r.stdout} ${r.stderr}; server: ${srv.output()}`.slice(0, 600),
+      );
     const j = JSON.parse(r.stdout) as {
       end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } };
       error?: string;
@@ -931,7 +940,18 @@ async function dataplane(sec: number): Promise<DataResult[]> {
         30_000,
         200,
       );
-      const r = await iperf(pb.path, pa.path, pb.ip, sec);
+      let r: DataResult;
+      try {
+        r = await iperf(pb.path, pa.path, pb.ip, sec);
+      } catch (err) {
+        const diag = async (ns: Netns | string, args: string[]) =>
+          typeof ns === 'string'
+            ? (await run('nsenter', [`--net=${ns}`, ...args])).stdout
+            : (await ns.exec(args[0] as string, args.slice(1))).stdout;
+        throw new Error(
+          `${(err as Error).message}\nA routes:\n${await diag(a, ['ip', 'route'])}\nB routes:\n${await diag(b, ['ip', 'route'])}\npod A:\n${await diag(pa.path, ['ip', 'addr'])}${await diag(pa.path, ['ip', 'route'])}\nsysctl A: ${await diag(a, ['sh', '-c', 'grep . /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/*/rp_filter /proc/sys/net/ipv4/conf/*/proxy_arp /proc/sys/net/ipv4/conf/*/forwarding'])}\nsysctl B: ${await diag(b, ['sh', '-c', 'grep . /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/*/rp_filter /proc/sys/net/ipv4/conf/*/forwarding'])}\nneigh pod A: ${await diag(pa.path, ['ip', 'neigh'])}\nnft A: ${await diag(a, ['nft', 'list', 'ruleset'])}`,
+        );
+      }
       out.push({ ...r, path: `pod ↔ pod across nodes (${mode})` });
     } catch (err) {
       out.push({ path: `pod ↔ pod across nodes (${mode})`, gbitPerSec: Number.NaN, error: (err as Error).message });
