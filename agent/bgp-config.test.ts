@@ -113,6 +113,34 @@ const ROWS: [string, ClusterState, string, string[]][] = [
     ['10.0.0.2 node specific rr-client as64512', '10.0.0.3 node specific rr-client as64512'],
   ],
   [
+    'route reflector: one record (Calico pattern) also gives the reflector its client sessions',
+    state({
+      nodes: [
+        node('a', '10.0.0.1', { routeReflectorClusterId: '224.0.0.1', labels: { rr: 'y' } }),
+        node('b', '10.0.0.2'),
+        node('c', '10.0.0.3'),
+      ],
+      bgp: { ...DEFAULT_BGP_CONFIG, nodeToNodeMesh: false },
+      peers: [{ name: 'to-rr', nodeSelector: 'all()', peerSelector: 'has(rr)' }],
+    }),
+    'a',
+    ['10.0.0.2 node specific rr-client as64512', '10.0.0.3 node specific rr-client as64512'],
+  ],
+  [
+    'reverse side: a node the peerSelector matches peers only with the nodes the record applies to',
+    state({
+      nodes: [
+        node('a', '10.0.0.1', { labels: { rr: 'y' } }),
+        node('b', '10.0.0.2', { labels: { rack: 'r1' } }),
+        node('c', '10.0.0.3'),
+      ],
+      bgp: { ...DEFAULT_BGP_CONFIG, nodeToNodeMesh: false },
+      peers: [{ name: 'r1-to-a', nodeSelector: "rack == 'r1'", peerSelector: 'has(rr)' }],
+    }),
+    'a',
+    ['10.0.0.2 node specific as64512'],
+  ],
+  [
     'per-node AS override makes eBGP mesh',
     state({ nodes: [node('a', '10.0.0.1', { asNumber: 65001 }), node('b', '10.0.0.2')], alive: ['a', 'b'] }),
     'b',

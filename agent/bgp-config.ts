@@ -7,9 +7,10 @@
  *    with the greater address is passive, so each pair dials once.
  *  - global peers (no node, no node selector): every node has the session.
  *  - node-specific peers (`node` or `nodeSelector` matching this node).
- *  - peer selectors: the selected nodes are the peers (Calico's route-reflector pattern): a node
- *    with a route-reflector cluster ID reflects to nodes without one (they are its clients); a
- *    session toward a reflector is type `route-reflector`.
+ *  - peer selectors: the selected nodes are the peers (Calico's route-reflector pattern), in both
+ *    directions as confd does (a node the peerSelector matches peers with the nodes the record
+ *    applies to); a node with a route-reflector cluster ID reflects to nodes without one (they are
+ *    its clients); a session toward a reflector is type `route-reflector`.
  *  - one session per address: an explicit peer wins over the mesh; our own address is never a peer.
  *  - announcements: this node's confirmed affine blocks and a /32 (/128) per address it holds in a
  *    block affine to another node (borrowed).
@@ -166,6 +167,32 @@ export function planBgp(state: ClusterState, opts: PlanOptions): BgpPlan {
           name: n.name,
         });
       }
+    }
+  }
+  // The reverse side of node-to-node peer records, as Calico's confd emits it: a record
+  // "nodes matching nodeSelector peer with nodes matching peerSelector" also makes every node the
+  // peerSelector matches peer with the nodes the record applies to. One record
+  // (nodeSelector all(), peerSelector rr == 'true') thus gives the reflector its client sessions.
+  for (const p of peers) {
+    if (p.peerIp !== undefined || p.peerSelector === undefined) continue;
+    if (!opts.selector(p.peerSelector)(me.labels)) continue;
+    const isNodeScoped = p.node !== undefined || p.nodeSelector !== undefined;
+    for (const n of state.nodes) {
+      if (n.name === me.name || !alive.has(n.name) || !peerApplies(p, n, opts.selector)) continue;
+      const addr = sessionAddress(n);
+      if (!addr) continue;
+      const isClient = !!me.routeReflectorClusterId && !n.routeReflectorClusterId;
+      add({
+        ...base(addr, n.asNumber ?? state.bgp.asNumber, p.holdTimeSec),
+        ...(isClient ? { routeReflectorClient: true } : {}),
+        ...(ipCompare(addrOf(sessionAddress(me) as string), addr) > 0 ? { passive: true } : {}),
+        type: n.routeReflectorClusterId
+          ? PeerType.RouteReflector
+          : isNodeScoped
+            ? PeerType.NodeSpecific
+            : PeerType.Global,
+        name: n.name,
+      });
     }
   }
   if (state.bgp.nodeToNodeMesh) {

@@ -21,6 +21,7 @@ test('flags override environment; defaults apply', () => {
     statusListen: { host: '127.0.0.1', port: 9099 },
     networkingBackend: 'bgp',
     nodeLeaseTtlSec: 30,
+    importExternalRoutes: false,
   });
 });
 
@@ -94,6 +95,7 @@ const BAD_VALUES: [string[], Record<string, string>, string][] = [
   [['--labels', 'rack'], {}, 'rack'],
   [['--networking-backend', 'bird'], {}, 'bird'],
   [['--node-lease-ttl', '1'], {}, '"1"'],
+  [['--import-external-routes', 'yes'], {}, '"yes"'],
 ];
 for (const [argv, env, named] of BAD_VALUES) {
   test(`bad value ${JSON.stringify(argv.length ? argv : env)} -> one line naming ${named}`, () =>

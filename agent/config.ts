@@ -23,6 +23,8 @@
  *   --bgp-listen-address ADDR PETREL_BGP_LISTEN_ADDRESS default :: with IPv6, else 0.0.0.0
  *   --networking-backend bgp|none  PETREL_NETWORKING_BACKEND  default bgp (Calico CALICO_NETWORKING_BACKEND)
  *   --node-lease-ttl S        PETREL_NODE_LEASE_TTL  default 30; liveness lease TTL in seconds
+ *   --import-external-routes true|false  PETREL_IMPORT_EXTERNAL_ROUTES  default false: routes
+ *                             learned from external (non-node) BGP peers are not programmed
  */
 import type { LogLevel } from './common/logger.js';
 import { type DetectMethod, parseDetectMethod } from './node/autodetect.js';
@@ -51,6 +53,8 @@ export interface AgentConfig {
   bgpListenAddress?: string;
   networkingBackend: 'bgp' | 'none';
   nodeLeaseTtlSec: number;
+  /** Program routes learned from external (non-node) BGP peers, also outside the pools. */
+  importExternalRoutes: boolean;
 }
 
 export type AddrSetting = { kind: 'autodetect' } | { kind: 'none' } | { kind: 'fixed'; addrLen: string };
@@ -80,6 +84,7 @@ const FLAGS = {
   'bgp-listen-address': 'PETREL_BGP_LISTEN_ADDRESS',
   'networking-backend': 'PETREL_NETWORKING_BACKEND',
   'node-lease-ttl': 'PETREL_NODE_LEASE_TTL',
+  'import-external-routes': 'PETREL_IMPORT_EXTERNAL_ROUTES',
 } as const;
 type Flag = keyof typeof FLAGS;
 
@@ -91,6 +96,7 @@ export const USAGE = `usage: petrel-agent --node-name NAME --etcd-endpoints URLS
   [--ip-autodetection-method first-found|can-reach=DEST|interface=REGEX|skip-interface=REGEX|cidr=CIDR[,CIDR]]
   [--ip6-autodetection-method ...] [--as N] [--labels K=V,...] [--route-reflector-cluster-id A.B.C.D]
   [--status-listen HOST:PORT|none] [--bgp-listen-address ADDR] [--networking-backend bgp|none] [--node-lease-ttl S]
+  [--import-external-routes true|false]
 every flag can also be set from the environment: ${Object.values(FLAGS).join(', ')}`;
 
 /** DNS-1123 subdomain (Kubernetes node names). */
@@ -225,5 +231,9 @@ export function parseAgentConfig(argv: string[], env: Readonly<Record<string, st
   if (!/^\d+$/.test(ttl) || Number(ttl) < 2 || Number(ttl) > 3600)
     throw new ConfigError(`--node-lease-ttl ${JSON.stringify(ttl)} is not a number of seconds (2..3600)`);
   cfg.nodeLeaseTtlSec = Number(ttl);
+  const ier = get('import-external-routes') ?? 'false';
+  if (ier !== 'true' && ier !== 'false')
+    throw new ConfigError(`--import-external-routes ${JSON.stringify(ier)}: must be true or false`);
+  cfg.importExternalRoutes = ier === 'true';
   return cfg;
 }

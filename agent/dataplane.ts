@@ -43,6 +43,8 @@ export interface DataplaneOptions {
   kernel?: Kernel;
   devices?: Pick<TunnelDevices, 'apply' | 'enableForwarding'>;
   nat?: Pick<NatTable, 'apply'>;
+  /** Reads an interface's MTU (default: /sys/class/net/<dev>/mtu); null when unknown. */
+  readMtu?: (dev: string) => Promise<number | null>;
   /** Reconciler tuning (tests). */
   resyncIntervalMs?: number;
   startupGraceMs?: number;
@@ -57,6 +59,16 @@ export interface DataplaneStatus {
   skipped: DesiredState['skipped'];
   natPools: number;
   lastError?: string;
+}
+
+async function readSysMtu(dev: string): Promise<number | null> {
+  if (!dev || dev.includes('/')) return null;
+  try {
+    const n = Number((await readFile(`/sys/class/net/${dev}/mtu`, 'utf8')).trim());
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
 }
 
 export class Dataplane {
@@ -133,22 +145,12 @@ export class Dataplane {
     this.running = undefined;
   }
 
-  private async readUplinkMtu(uplink: string): Promise<number | null> {
-    if (!uplink || uplink.includes('/')) return null;
-    try {
-      const n = Number((await readFile(`/sys/class/net/${uplink}/mtu`, 'utf8')).trim());
-      return Number.isInteger(n) && n > 0 ? n : null;
-    } catch {
-      return null;
-    }
-  }
-
   private async apply(snap: RoutingSnapshot, complete: boolean): Promise<void> {
     if (!this.forwardingOn) {
       await this.devices.enableForwarding();
       this.forwardingOn = true;
     }
-    this.uplinkMtu = (await this.readUplinkMtu(snap.self.uplink)) ?? this.uplinkMtu;
+    this.uplinkMtu = (await (this.opts.readMtu ?? readSysMtu)(snap.self.uplink)) ?? this.uplinkMtu;
     const desired = plan({
       ...snap,
       uplinkMtu: this.uplinkMtu ?? 1500,
@@ -160,8 +162,6 @@ export class Dataplane {
       this.deviceResults = await this.devices.apply(desired.devices);
       // A failed device is retried on the next snapshot or resync.
       this.lastDevices = this.deviceResults.every((r) => r.ok) ? devKey : '';
-      for (const r of this.deviceResults)
-        if (r.action !== 'unchanged') this.log.info({ device: r.device, action: r.action }, 'tunnel device');
     }
     this.reconciler.setDesired(desired, { complete });
     await this.nat.apply(snap.pools);

@@ -42,6 +42,7 @@ async function main(): Promise<number> {
   const log = createLogger({ level: cfg.logLevel, file: cfg.logFile, base: { component: 'petrel-agent' } });
   const parts: Stoppable[] = [];
   let agent: NodeAgent | undefined;
+  let dataplane: Dataplane | undefined;
   let fatal: ((err: Error) => void) | undefined;
   let fatalErr: Error | undefined;
   // SIGTERM keeps BGP sessions for graceful restart; a fatal error closes them with a Cease.
@@ -63,7 +64,13 @@ async function main(): Promise<number> {
       log,
     });
     parts.push({ name: 'etcd', stop: () => etcd.close() });
-    const service = new IpamService({ ipam: new EtcdIpamBackend(etcd.ipam), nodeName: cfg.nodeName, log });
+    const service = new IpamService({
+      ipam: new EtcdIpamBackend(etcd.ipam),
+      nodeName: cfg.nodeName,
+      log,
+      onResult: (op, result) => agent?.metrics.ipamRequests.inc({ op, result }),
+      podMtu: () => dataplane?.status().podMtu ?? undefined,
+    });
     const server = await listenIpamSocket(cfg.socketPath, service, log);
     parts.push({ name: 'ipam-socket', stop: () => server.close() });
 
@@ -74,23 +81,25 @@ async function main(): Promise<number> {
     });
     parts.push({ name: 'cluster-etcd', stop: () => cluster.close() });
     agent = new NodeAgent(cfg, cluster, etcd.ipam, { clock: systemClock, log: log.child({ component: 'node' }) });
-    const dataplane = new Dataplane({
+    const dp = new Dataplane({
       log,
       clock: systemClock,
+      externalRoutes: cfg.importExternalRoutes,
       onPass: (ms) => agent?.metrics.reconcileDuration.observe(ms / 1000),
     });
+    dataplane = dp;
     const na = agent;
-    na.hooks.routesProgrammed = () => dataplane.routesProgrammed();
-    na.hooks.routesNotReady = () => dataplane.notReady();
-    na.hooks.dataplane = () => dataplane.status();
-    na.on('snapshot', (snap) => dataplane.update(snap, na.sourcesComplete()));
+    na.hooks.routesProgrammed = () => dp.routesProgrammed();
+    na.hooks.routesNotReady = () => dp.notReady();
+    na.hooks.dataplane = () => dp.status();
+    na.on('snapshot', (snap) => dp.update(snap, na.sourcesComplete()));
     na.on('fatal', (err) => {
       log.fatal({ err: err.message }, 'not routing');
       fatalErr = err;
       fatal?.(err);
     });
-    dataplane.start();
-    parts.push({ name: 'dataplane', stop: () => dataplane.stop() });
+    dp.start();
+    parts.push({ name: 'dataplane', stop: () => dp.stop() });
     parts.push({ name: 'node', stop: () => na.stop(stopGraceful) });
     if (cfg.statusListen) {
       const st = await startAgentStatusServer(

@@ -100,7 +100,20 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
 
   /** Starts registration in the background (retrying while etcd is away). Fatal errors emit 'fatal'. */
   async start(): Promise<void> {
-    const addrs = await this.addresses();
+    // Reading the interfaces can fail for a moment (an `ip` run cut by its timeout on a loaded
+    // host): retried with backoff like registration; only a detection that finds no address is fatal.
+    let addrs: { ipv4?: string; ipv6?: string } | undefined;
+    for (let wait = 500; !addrs; wait = Math.min(wait * 2, 10_000)) {
+      try {
+        addrs = await this.addresses();
+      } catch (err) {
+        if (err instanceof FatalStartError || this.stopped) throw err;
+        this.startError = `reading the node's addresses: ${(err as Error).message}`;
+        this.deps.log.warn({ err: (err as Error).message, retryInMs: wait }, 'reading interfaces failed, retrying');
+        await new Promise<void>((r) => this.deps.clock.setTimer(wait, r));
+      }
+    }
+    this.startError = 'registering';
     this.deps.log.info({ ...addrs, uplink: this.uplink }, 'node addresses');
     const attempt = async () => {
       if (this.stopped) return;
@@ -190,7 +203,15 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
   snapshot(): RoutingSnapshot | undefined {
     const s = this.sync?.state;
     if (!s) return undefined;
-    return routingSnapshot(s, this.cfg.nodeName, this.uplink, this.bgp?.learnedRoutes() ?? []);
+    // Routes from external peers (a peer that is no node: a ToR, an upstream router) reach the
+    // kernel only with --import-external-routes; the mesh and reflectors are nodes.
+    const nodeAddrs = new Set<string>();
+    for (const n of s.nodes)
+      for (const a of [n.ipv4, n.ipv6]) if (a) nodeAddrs.add((a.split('/')[0] ?? '').toLowerCase());
+    const learned = (this.bgp?.learnedRoutes() ?? []).filter(
+      (r) => this.cfg.importExternalRoutes || r.peer === undefined || nodeAddrs.has(r.peer.toLowerCase()),
+    );
+    return routingSnapshot(s, this.cfg.nodeName, this.uplink, learned);
   }
 
   /**

@@ -43,7 +43,75 @@ test('gracefulRestart.selectionDeferralSec (RFC 4724 §4.1) parses with restarti
   assert.deepEqual(c.speaker.gracefulRestart, { restartTimeSec: 120, restarting: true, selectionDeferralSec: 30 });
 });
 
+test('sendBuffer limits parse; absent -> speaker defaults (4 MiB / 64 MiB)', () => {
+  assert.equal(parseBgpConfig(ISSUE_EXAMPLE).speaker.sendBuffer, undefined);
+  const both = parseBgpConfig({ ...ISSUE_EXAMPLE, sendBuffer: { softLimitBytes: 1048576, hardLimitBytes: 8388608 } });
+  assert.deepEqual(both.speaker.sendBuffer, { softLimitBytes: 1048576, hardLimitBytes: 8388608 });
+  const soft = parseBgpConfig({ ...ISSUE_EXAMPLE, sendBuffer: { softLimitBytes: 65536 } });
+  assert.deepEqual(soft.speaker.sendBuffer, { softLimitBytes: 65536 });
+  const hard = parseBgpConfig({ ...ISSUE_EXAMPLE, sendBuffer: { hardLimitBytes: 4194305 } });
+  assert.deepEqual(hard.speaker.sendBuffer, { hardLimitBytes: 4194305 });
+  assert.deepEqual(parseBgpConfig({ ...ISSUE_EXAMPLE, sendBuffer: {} }).speaker.sendBuffer, {});
+});
+
+test('sendBuffer: the error names the key and the offending value', () => {
+  const message = (cfg: unknown): string => {
+    try {
+      parseBgpConfig(cfg);
+    } catch (err) {
+      assert.ok(err instanceof BgpConfigError);
+      return err.message;
+    }
+    assert.fail('no error');
+  };
+  assert.match(
+    message({ ...ISSUE_EXAMPLE, sendBuffer: { softLimitBytes: 8388608, hardLimitBytes: 8388608 } }),
+    /^sendBuffer\.hardLimitBytes: .*8388608.*8388608/,
+  );
+  // Only the soft limit given, above the default hard limit: named, with both values.
+  assert.match(
+    message({ ...ISSUE_EXAMPLE, sendBuffer: { softLimitBytes: 100 * 1024 * 1024 } }),
+    /^sendBuffer\.softLimitBytes: hardLimitBytes \(67108864\) must be greater than softLimitBytes \(104857600\)/,
+  );
+  assert.match(
+    message({ ...ISSUE_EXAMPLE, sendBuffer: { softLimitBytes: '4MiB' } }),
+    /^sendBuffer\.softLimitBytes: must be an integer/,
+  );
+});
+
 const BAD: [string, unknown, string][] = [
+  ['sendBuffer not an object', { ...ISSUE_EXAMPLE, sendBuffer: 4194304 }, 'sendBuffer'],
+  ['sendBuffer unknown key', { ...ISSUE_EXAMPLE, sendBuffer: { softLimit: 1 } }, 'sendBuffer.softLimit'],
+  [
+    'sendBuffer soft limit too small',
+    { ...ISSUE_EXAMPLE, sendBuffer: { softLimitBytes: 1024 } },
+    'sendBuffer.softLimitBytes',
+  ],
+  [
+    'sendBuffer soft limit fractional',
+    { ...ISSUE_EXAMPLE, sendBuffer: { softLimitBytes: 65536.5 } },
+    'sendBuffer.softLimitBytes',
+  ],
+  [
+    'sendBuffer hard limit negative',
+    { ...ISSUE_EXAMPLE, sendBuffer: { hardLimitBytes: -1 } },
+    'sendBuffer.hardLimitBytes',
+  ],
+  [
+    'sendBuffer hard limit over 16 GiB',
+    { ...ISSUE_EXAMPLE, sendBuffer: { hardLimitBytes: 2 ** 40 } },
+    'sendBuffer.hardLimitBytes',
+  ],
+  [
+    'sendBuffer hard limit below the default soft limit',
+    { ...ISSUE_EXAMPLE, sendBuffer: { hardLimitBytes: 1048576 } },
+    'sendBuffer.hardLimitBytes',
+  ],
+  [
+    'sendBuffer hard below soft',
+    { ...ISSUE_EXAMPLE, sendBuffer: { softLimitBytes: 2097152, hardLimitBytes: 1048576 } },
+    'sendBuffer.hardLimitBytes',
+  ],
   [
     'selection deferral 0',
     { ...ISSUE_EXAMPLE, gracefulRestart: { restartTimeSec: 120, selectionDeferralSec: 0 } },

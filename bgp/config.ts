@@ -4,7 +4,7 @@
  * Unknown keys are errors too, so a typo never silently falls back to a default.
  */
 import { canonicalPrefix, compileFilter, type RouteFilter } from './rib/index.js';
-import type { AnnounceOptions, PeerConfig, SpeakerConfig } from './speaker/types.js';
+import { type AnnounceOptions, DEFAULT_SEND_BUFFER, type PeerConfig, type SpeakerConfig } from './speaker/types.js';
 
 export class BgpConfigError extends Error {
   override readonly name = 'BgpConfigError';
@@ -177,6 +177,29 @@ function peer(v: unknown, path: string): PeerConfig {
   return p;
 }
 
+/** Below one maximum-size (RFC 8654 extended) message a peer would pause after every UPDATE. */
+const SEND_BUFFER_MIN = 65_536;
+/** 16 GiB: far beyond any sane per-peer queue, still an exact integer. */
+const SEND_BUFFER_MAX = 16 * 1024 ** 3;
+
+function sendBuffer(v: unknown): NonNullable<SpeakerConfig['sendBuffer']> {
+  const o = obj(v, 'sendBuffer', ['softLimitBytes', 'hardLimitBytes']);
+  const out: NonNullable<SpeakerConfig['sendBuffer']> = {};
+  if (o.softLimitBytes !== undefined)
+    out.softLimitBytes = int(o.softLimitBytes, 'sendBuffer.softLimitBytes', SEND_BUFFER_MIN, SEND_BUFFER_MAX);
+  if (o.hardLimitBytes !== undefined)
+    out.hardLimitBytes = int(o.hardLimitBytes, 'sendBuffer.hardLimitBytes', SEND_BUFFER_MIN, SEND_BUFFER_MAX);
+  const soft = out.softLimitBytes ?? DEFAULT_SEND_BUFFER.softLimitBytes;
+  const hard = out.hardLimitBytes ?? DEFAULT_SEND_BUFFER.hardLimitBytes;
+  if (hard <= soft)
+    throw new BgpConfigError(
+      out.hardLimitBytes !== undefined ? 'sendBuffer.hardLimitBytes' : 'sendBuffer.softLimitBytes',
+      `hardLimitBytes (${hard}) must be greater than softLimitBytes (${soft})` +
+        (out.hardLimitBytes === undefined || out.softLimitBytes === undefined ? ' (the other one is its default)' : ''),
+    );
+  return out;
+}
+
 const TOP_KEYS = [
   'asn',
   'routerId',
@@ -188,6 +211,7 @@ const TOP_KEYS = [
   'multipath',
   'extendedMessage',
   'advertisementIntervalMs',
+  'sendBuffer',
   'peers',
   'announce',
 ] as const;
@@ -238,6 +262,7 @@ export function parseBgpConfig(v: unknown): BgpRunConfig {
   if (o.extendedMessage !== undefined) speaker.extendedMessage = bool(o.extendedMessage, 'extendedMessage');
   if (o.advertisementIntervalMs !== undefined)
     speaker.advertisementIntervalMs = int(o.advertisementIntervalMs, 'advertisementIntervalMs', 0, 600_000);
+  if (o.sendBuffer !== undefined) speaker.sendBuffer = sendBuffer(o.sendBuffer);
   const peersRaw = o.peers ?? [];
   if (!Array.isArray(peersRaw)) throw new BgpConfigError('peers', 'must be an array');
   const peers = peersRaw.map((p, i) => peer(p, `peers[${i}]`));

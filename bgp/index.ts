@@ -14,6 +14,15 @@ export { BgpConfigError, type BgpRunConfig, parseBgpConfig, parseBgpConfigText }
 export type { State } from './fsm/index.js';
 export { createBgpMetrics } from './metrics.js';
 export type { FilterRule, PrefixMatch, RouteFilter } from './rib/index.js';
+export {
+  type DesiredBgpConfig,
+  diffSpeakerConfig,
+  isEmptyDiff,
+  type PeerChange,
+  type PeerChangeAction,
+  peerKey,
+  type SpeakerConfigDiff,
+} from './speaker/config-diff.js';
 export { Speaker, type SpeakerDeps, type SpeakerEvents } from './speaker/speaker.js';
 export {
   ADMIN_HEADER,

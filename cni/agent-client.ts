@@ -3,8 +3,9 @@
  * One connection per plugin run; every request has a deadline. Anything that keeps us from an
  * answer (no socket, connection refused, permission, timeout, connection closed early) is CNI
  * code 11 "try again later" naming the socket; the agent's own failures map by kind.
+ * Under Bun the connection is Bun's native unix socket (runtime.ts), under Node node:net.
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Clock } from '../agent/common/clock.js';
 import {
   type AgentRequest,
@@ -16,6 +17,8 @@ import {
   type WireError,
 } from '../agent/ipam-service/protocol.js';
 import { CniCode, CniError } from './errors.js';
+import { type BunSocket, bun } from './runtime.js';
+import { mark } from './trace.js';
 
 /** The fields of an `assign` request (protocol.ts), without the envelope. */
 export type AssignFields = Omit<Extract<AgentRequest, { op: 'assign' }>, 'v' | 'id' | 'op'>;
@@ -51,9 +54,16 @@ export function wireToCniError(e: WireError, socket: string): CniError {
 type AnyReq = AgentRequest extends infer R ? (R extends unknown ? Omit<R, 'v' | 'id'> : never) : never;
 type OkResponse = Extract<AgentResponse, { ok: true }>;
 
+/** The one connection, whichever runtime made it. */
+interface Conn {
+  write(text: string): void;
+  close(): void;
+}
+
 export class AgentClient implements IpamClient {
-  private sock: Socket | undefined;
-  private connecting: Promise<Socket> | undefined;
+  private conn: Conn | undefined;
+  private closing = false;
+  private connecting: Promise<Conn> | undefined;
   private nextId = 1;
   private buf = '';
   private readonly waiting: { id: number; resolve: (r: AgentResponse) => void; reject: (e: Error) => void }[] = [];
@@ -77,16 +87,32 @@ export class AgentClient implements IpamClient {
   private fail(err: CniError): void {
     this.failed ??= err;
     for (const w of this.waiting.splice(0)) w.reject(err);
-    this.sock?.destroy();
+    this.conn?.close();
   }
 
-  private open(): Promise<Socket> {
-    this.connecting ??= new Promise<Socket>((resolve, reject) => {
-      const s = connect(this.socketPath);
+  private open(): Promise<Conn> {
+    this.connecting ??= bun ? this.openBun() : this.openNode();
+    return this.connecting;
+  }
+
+  private openNode(): Promise<Conn> {
+    const { connect } = process.getBuiltinModule('node:net');
+    return new Promise<Conn>((resolve, reject) => {
+      const s: Socket = connect(this.socketPath);
       s.setEncoding('utf8');
+      const conn: Conn = {
+        write: (text) => {
+          s.write(text);
+        },
+        close: () => {
+          s.removeAllListeners('close');
+          s.end();
+          s.destroy();
+        },
+      };
       s.once('connect', () => {
-        this.sock = s;
-        resolve(s);
+        this.conn = conn;
+        resolve(conn);
       });
       s.on('error', (err: NodeJS.ErrnoException) => {
         const e = this.unreachable(err.code ?? err.message, err);
@@ -96,7 +122,53 @@ export class AgentClient implements IpamClient {
       s.on('close', () => this.fail(this.unreachable('connection closed by the agent')));
       s.on('data', (chunk: string) => this.onData(chunk));
     });
-    return this.connecting;
+  }
+
+  private async openBun(): Promise<Conn> {
+    const dec = new TextDecoder();
+    const enc = new TextEncoder();
+    /** Bytes the kernel has not taken yet (written on `drain`). */
+    let pending: Uint8Array = new Uint8Array(0);
+    const flush = (s: BunSocket) => {
+      while (pending.length > 0) {
+        const n = s.write(pending);
+        if (n <= 0) return;
+        pending = pending.subarray(n);
+      }
+    };
+    let sock: BunSocket;
+    try {
+      sock = await (bun as NonNullable<typeof bun>).connect({
+        unix: this.socketPath,
+        socket: {
+          data: (_s, chunk) => this.onData(dec.decode(chunk, { stream: true })),
+          drain: flush,
+          close: () => {
+            if (!this.closing) this.fail(this.unreachable('connection closed by the agent'));
+          },
+          error: (_s, err: NodeJS.ErrnoException) => this.fail(this.unreachable(err.code ?? err.message, err)),
+        },
+      });
+    } catch (err) {
+      const x = err as NodeJS.ErrnoException;
+      const e = this.unreachable(x.code ?? x.message, err);
+      this.fail(e);
+      throw e;
+    }
+    const conn: Conn = {
+      write: (text) => {
+        const bytes = enc.encode(text);
+        pending = pending.length === 0 ? bytes : concat(pending, bytes);
+        flush(sock);
+      },
+      close: () => {
+        this.closing = true;
+        sock.end();
+      },
+    };
+    this.conn = conn;
+    if (this.failed) conn.close();
+    return conn;
   }
 
   private onData(chunk: string): void {
@@ -122,7 +194,9 @@ export class AgentClient implements IpamClient {
 
   private async call(req: AnyReq): Promise<OkResponse> {
     if (this.failed) throw this.failed;
-    const sock = await this.open();
+    mark('connect');
+    const conn = await this.open();
+    mark('connected');
     const id = this.nextId++;
     const full = { v: PROTOCOL_VERSION, id, ...req } as AgentRequest;
     const res = await new Promise<AgentResponse>((resolve, reject) => {
@@ -140,8 +214,9 @@ export class AgentClient implements IpamClient {
           reject(e);
         },
       });
-      sock.write(encodeLine(full));
+      conn.write(encodeLine(full));
     });
+    mark(`agent-${req.op}`);
     if (!res.ok) throw wireToCniError(res.error, this.socketPath);
     return res;
   }
@@ -162,10 +237,15 @@ export class AgentClient implements IpamClient {
     return (await this.call({ op: 'gc', prefix, keep })).released ?? [];
   }
   close(): void {
-    const s = this.sock;
     this.failed ??= this.unreachable('client closed');
-    s?.removeAllListeners('close');
-    s?.end();
-    s?.destroy();
+    this.closing = true;
+    this.conn?.close();
   }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
 }

@@ -49,6 +49,7 @@ export async function dispatch(io: CniIo, cmds: PluginCommands, deps: PluginDeps
   let conf: NetConf | undefined;
   let log: Logger | undefined;
   let client: IpamClient | undefined;
+  let netns: NetnsExec | undefined;
   try {
     const sniffed = sniffVersion(io.stdin);
     if (sniffed !== undefined) version = sniffed;
@@ -63,12 +64,13 @@ export async function dispatch(io: CniIo, cmds: PluginCommands, deps: PluginDeps
     if (env.ifName) bindings.ifName = env.ifName;
     log = deps.makeLogger(conf).child(bindings);
     const c = conf;
+    netns = deps.netns.withTimeout(c.ipTimeoutMs);
     const ctx: CommandContext = {
       env,
       conf: c,
       stdin: io.stdin,
       // Every child gets its deadline from the plugin's budget (README "Deadlines").
-      netns: deps.netns.withTimeout(c.ipTimeoutMs),
+      netns,
       ipam: () => {
         client ??= deps.makeIpam(c);
         return client;
@@ -90,6 +92,7 @@ export async function dispatch(io: CniIo, cmds: PluginCommands, deps: PluginDeps
     else l.error({ err }, 'internal error');
     return { stdout: JSON.stringify(out), exitCode: 1 };
   } finally {
+    netns?.discard?.();
     client?.close();
   }
 }

@@ -3,8 +3,8 @@
  * main plugins (the reference ptp and bridge) can take addresses from Petrel's pools. It asks the
  * agent like the petrel plugin does. The handle is `<network>.<containerID>.<ifname>`.
  *
- * The result gives each address with its pool's prefix length and the pool's first host address
- * as gateway (reserved in IPAM so no pod gets it), plus a default route: ptp (and bridge) need an
+ * The result gives each address with its pool's prefix length and the node's gateway address in
+ * that pool (the agent's, held under `petrel-gateway.<node>`, so no pod gets it), plus a default route: ptp (and bridge) need an
  * on-subnet gateway, which they put on the host side. DEL releases by handle; CHECK verifies the
  * handle still holds what prevResult lists.
  */

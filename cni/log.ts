@@ -2,7 +2,8 @@
  * The CNI plugins' logger: pino's JSON line format ({"level":30,"time":"…","pid":…,
  * "component":"cni",…,"msg":"…"}, same level numbers, `err` serialised as type/message/stack,
  * secrets redacted) without pino. A plugin process lives ~10 ms and writes a line or two;
- * loading pino (150 KB of modules) cost more start-up than the whole ADD's own work.
+ * loading pino (150 KB of modules) cost more start-up than the whole ADD's own work. petrelctl
+ * logs through it too, for the same reason.
  * Lines go to stderr through the shared output module (drained before exit) or are appended
  * synchronously to `file`.
  */
@@ -23,6 +24,13 @@ export interface PluginLogger {
   warn: LogFn;
   error: LogFn;
   child(bindings: Record<string, unknown>): PluginLogger;
+}
+
+/** createPluginLogger's loggers have every level: they are also agent/common/logger.ts's Logger (petrelctl uses them). */
+export interface LightLogger extends PluginLogger {
+  fatal: LogFn;
+  trace: LogFn;
+  child(bindings: Record<string, unknown>): LightLogger;
 }
 
 export const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
@@ -65,7 +73,7 @@ function stringify(line: Record<string, unknown>): string {
   });
 }
 
-export function createPluginLogger(opts: PluginLogOptions = {}): PluginLogger {
+export function createPluginLogger(opts: PluginLogOptions = {}): LightLogger {
   const min = LEVELS[opts.level ?? 'info'];
   const sink = opts.file
     ? (() => {
@@ -80,7 +88,7 @@ export function createPluginLogger(opts: PluginLogOptions = {}): PluginLogger {
         };
       })()
     : writeErr;
-  const make = (bindings: Record<string, unknown>): PluginLogger => {
+  const make = (bindings: Record<string, unknown>): LightLogger => {
     const at =
       (level: number): LogFn =>
       (a: object | string, msg?: string) => {
@@ -94,6 +102,8 @@ export function createPluginLogger(opts: PluginLogOptions = {}): PluginLogger {
         sink(`${stringify(line)}\n`);
       };
     return {
+      fatal: at(LEVELS.fatal),
+      trace: at(LEVELS.trace),
       debug: at(LEVELS.debug),
       info: at(LEVELS.info),
       warn: at(LEVELS.warn),

@@ -3,6 +3,9 @@
  * module loads when that command runs: VERSION needs none of them.
  */
 import { main } from './run.js';
+import { mark } from './trace.js';
+
+mark('main');
 
 main({
   component: 'cni',

@@ -4,7 +4,7 @@
  * sandbox of the same pod finds and replaces a stale veth, and from the container ID otherwise.
  * A second interface of the same pod (CNI_IFNAME other than eth0) hashes the interface name too.
  */
-import { createHash } from 'node:crypto';
+import { sha1 } from './runtime.js';
 import type { CniEnv } from './types.js';
 
 /** Host veth prefix; 4 + 11 hex = 15 characters (IFNAMSIZ - 1). */
@@ -17,7 +17,7 @@ export const GATEWAY_V4 = '169.254.1.1';
 export const GATEWAY_V6 = 'fe80::ecee:eeff:feee:eeee';
 
 function sha1Hex(s: string): string {
-  return createHash('sha1').update(s).digest('hex');
+  return Array.from(sha1(s), (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
 export function hostVethName(env: Pick<CniEnv, 'containerId' | 'ifName' | 'args'>): string {
@@ -29,7 +29,7 @@ export function hostVethName(env: Pick<CniEnv, 'containerId' | 'ifName' | 'args'
 
 /** A stable, locally administered unicast MAC for the pod end (no randomness to inject). */
 export function podMac(containerId: string, ifName: string): string {
-  const h = createHash('sha1').update(`${containerId}/${ifName}`).digest();
+  const h = sha1(`${containerId}/${ifName}`);
   const b = [...h.subarray(0, 6)];
   b[0] = ((b[0] ?? 0) & 0xfe) | 0x02;
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');

@@ -15,8 +15,9 @@
  * as code 102 after rolling back.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { runWithDeadline } from './child.js';
+import { type PendingChild, spawnWithDeadline } from './child.js';
 import { DEFAULT_IP_TIMEOUT_MS } from './netconf.js';
+import { mark } from './trace.js';
 
 export type IpErrorKind = 'not-found' | 'exists' | 'netns-missing' | 'timeout' | 'other';
 
@@ -54,6 +55,14 @@ export interface NetnsExec {
   netnsExists(path: string): boolean;
   /** MTU of the interface holding the default route, or undefined. */
   hostMtu(): number | undefined;
+  /**
+   * Optional start-up hint: start the processes of the next `hostBatch` (and `podBatch` in
+   * `netnsPath`) now, so that they are ready when the lines are known (ADD calls it before
+   * asking for addresses). Without it, or for other calls, each call starts its own process.
+   */
+  prepare?(netnsPath?: string): void;
+  /** Ends prepared processes that were not used (their stdin is closed: they exit 0). */
+  discard?(): void;
 }
 
 export function classifyIpError(stderr: string): IpErrorKind {
@@ -100,20 +109,37 @@ export class Iproute2Netns implements NetnsExec {
     readonly timeoutMs: number = DEFAULT_IP_TIMEOUT_MS,
   ) {}
 
+  /** Started `ip -batch -` processes by namespace ('' = the node's), each used by one batch. */
+  private readonly prepared = new Map<string, PendingChild>();
+
   withTimeout(ms: number): Iproute2Netns {
     return new Iproute2Netns(this.paths, ms);
   }
 
-  private async batch(prefix: string[], lines: string[], json: boolean, family?: 4 | 6): Promise<string> {
-    const argv = [
-      ...prefix,
-      this.paths.ip,
-      ...(json ? ['-json'] : []),
-      ...(family ? [`-${family}`] : []),
-      '-batch',
-      '-',
-    ];
-    const r = await runWithDeadline(argv, `${lines.join('\n')}\n`, this.timeoutMs);
+  private argv(prefix: string[], json: boolean, family?: 4 | 6): string[] {
+    return [...prefix, this.paths.ip, ...(json ? ['-json'] : []), ...(family ? [`-${family}`] : []), '-batch', '-'];
+  }
+
+  prepare(netnsPath?: string): void {
+    if (!this.prepared.has('')) this.prepared.set('', spawnWithDeadline(this.argv([], false), this.timeoutMs));
+    if (netnsPath && !this.prepared.has(netnsPath)) {
+      this.prepared.set(netnsPath, spawnWithDeadline(this.argv(this.inNetns(netnsPath), false), this.timeoutMs));
+    }
+  }
+
+  discard(): void {
+    for (const c of this.prepared.values()) c.cancel();
+    this.prepared.clear();
+  }
+
+  private async batch(prefix: string[], lines: string[], json: boolean, family?: 4 | 6, ns = ''): Promise<string> {
+    const tag = prefix.length > 0 ? 'pod' : 'host';
+    mark(`${tag}-start`);
+    let child = !json && !family ? this.prepared.get(ns) : undefined;
+    if (child) this.prepared.delete(ns);
+    else child = spawnWithDeadline(this.argv(prefix, json, family), this.timeoutMs);
+    const r = await child.run(`${lines.join('\n')}\n`);
+    mark(`${tag}-done`);
     if (r.timedOut) {
       const what = prefix.length > 0 ? `nsenter ${prefix.slice(1).join(' ')} ip -batch` : 'ip -batch';
       throw new IpError('timeout', 0, lines.join('; '), `${what} did not finish within ${this.timeoutMs} ms (killed)`);
@@ -130,7 +156,7 @@ export class Iproute2Netns implements NetnsExec {
     await this.batch([], lines, false);
   }
   async podBatch(netnsPath: string, lines: string[]): Promise<void> {
-    await this.batch(this.inNetns(netnsPath), lines, false);
+    await this.batch(this.inNetns(netnsPath), lines, false, undefined, netnsPath);
   }
   async hostQuery(lines: string[], family?: 4 | 6): Promise<unknown[]> {
     return parseJsonLines(await this.batch([], lines, true, family));

@@ -9,6 +9,7 @@ import { exit, writeOut } from '../agent/common/output.js';
 import { dispatch, type PluginCommands, type PluginDeps } from './dispatch.js';
 import { CniCode, toErrorJson } from './errors.js';
 import { createPluginLogger } from './log.js';
+import { flushTrace, mark } from './trace.js';
 import { LATEST_VERSION } from './version.js';
 
 type Shells = Pick<PluginDeps, 'netns' | 'runner' | 'makeIpam'>;
@@ -47,6 +48,7 @@ export async function runPlugin(cmds: PluginCommands): Promise<number> {
   let stdin: string;
   try {
     stdin = readStdin();
+    mark('stdin');
   } catch (err) {
     const out = toErrorJson(err, LATEST_VERSION);
     out.code = CniCode.IoFailure;
@@ -55,6 +57,7 @@ export async function runPlugin(cmds: PluginCommands): Promise<number> {
     return 1;
   }
   const shells = process.env.CNI_COMMAND === 'VERSION' ? versionShells : await realShells();
+  mark('shells');
   const out = await dispatch({ env: process.env, stdin }, cmds, {
     ...shells,
     makeLogger: (conf) =>
@@ -65,6 +68,8 @@ export async function runPlugin(cmds: PluginCommands): Promise<number> {
       }),
   });
   if (out.stdout) writeOut(`${out.stdout}\n`);
+  mark('written');
+  flushTrace();
   return out.exitCode;
 }
 

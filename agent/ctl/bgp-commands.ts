@@ -108,22 +108,29 @@ export function registerBgp(program: Command, ctx: CtlContext): void {
         { status: `${cfg.status.address}:${status.port}`, peers: cfg.peers.length, announce: cfg.announce.length },
         'bgp speaker running',
       );
-      // SIGHUP: re-read the file and apply the difference (declare, then apply): announcements and
-      // peers added/removed; a changed peer is removed and added again.
+      // SIGHUP: re-read the file and apply the difference (declare, then apply: Speaker.applyConfig
+      // over the pure diff of bgp/speaker/config-diff.ts). Peers added/removed/changed and
+      // announcements; unchanged sessions stay up. Speaker-wide settings and the status endpoint
+      // need a restart: logged, not applied. An unreadable or invalid file changes nothing.
       let current = cfg;
       const onHup = () => {
         try {
           const next = parseBgpConfigText(readFileSync(opts.config, 'utf8'));
-          const key = (p: unknown) => JSON.stringify(p);
-          const before = new Map(current.peers.map((p) => [p.address, key(p)]));
-          const after = new Map(next.peers.map((p) => [p.address, key(p)]));
-          for (const [addr, k] of before) if (after.get(addr) !== k) speaker.removePeer(addr);
-          for (const p of next.peers) if (before.get(p.address) !== after.get(p.address)) speaker.addPeer(p);
-          const nextAnn = new Map(next.announce.map((a) => [a.prefix, a]));
-          for (const a of current.announce) if (!nextAnn.has(a.prefix)) speaker.withdraw(a.prefix);
-          for (const a of next.announce) speaker.announce(a.prefix, a.options);
+          const diff = speaker.applyConfig(next);
+          if (next.status.address !== current.status.address || next.status.port !== current.status.port)
+            log.warn({ status: next.status }, 'status endpoint changed: not applied until restart');
           current = next;
-          log.info({ peers: next.peers.length, announce: next.announce.length }, 'config reloaded');
+          log.info(
+            {
+              peers: next.peers.length,
+              announce: next.announce.length,
+              added: diff.addPeers.length,
+              removed: diff.removePeers.length,
+              changed: diff.changePeers.length,
+              unchanged: diff.unchangedPeers.length,
+            },
+            'config reloaded',
+          );
         } catch (err) {
           log.error({ err }, 'config reload failed; keeping the running config');
         }

@@ -1,6 +1,6 @@
 /** Shared plumbing of petrelctl commands: etcd connection from global flags, output, tables. */
 
-import { type Ipam, openEtcdIpam } from '../../ipam-etcd/index.js';
+import type { Ipam } from '../../ipam-etcd/index.js';
 import type { Logger } from '../common/logger.js';
 import { writeOut } from '../common/output.js';
 
@@ -37,18 +37,27 @@ export interface CtlContext {
   options(): GlobalOptions;
 }
 
-export function makeContext(getOpts: () => GlobalOptions, log: Logger, setExit: (c: number) => void): CtlContext {
+/** `log` is called when a command opens etcd (loading the logger is part of petrelctl's start-up). */
+export function makeContext(
+  getOpts: () => GlobalOptions,
+  log: () => Logger | Promise<Logger>,
+  setExit: (c: number) => void,
+): CtlContext {
   return {
     async withIpam(fn) {
       const o = getOpts();
-      const { ipam, close } = await openEtcdIpam({
-        ...etcdConnection(o),
-        log,
-      });
+      // etcd over its JSON gateway (etcd-http-store.ts), not gRPC: see there for why.
+      const [{ Ipam }, { EtcdHttpStore }, { systemClock }] = await Promise.all([
+        import('../../ipam-etcd/allocator.js'),
+        import('./etcd-http-store.js'),
+        import('../common/clock.js'),
+      ]);
+      const store = new EtcdHttpStore(etcdConnection(o));
+      const ipam = new Ipam(store, { clock: systemClock, log: (await log()).child({ component: 'ipam' }) });
       try {
         await fn(ipam);
       } finally {
-        await close();
+        await store.close();
       }
     },
     out: (line) => {

@@ -3,18 +3,42 @@
  *   petrelctl [global flags] ipam pool add|list|rm|set, ipam assign|release|show|check|gc|configure,
  *   node label. Every level has --help.
  * Exit codes: 0 ok, 1 error (one line on stderr), 2 usage error, 3 `ipam check` found problems.
+ *
+ * Start-up is an operator script's per-call cost: only the modules of the command named on the
+ * command line are loaded (`ipam assign` never loads the BGP speaker, prom-client or the node
+ * registry), the logger (a light one, not pino) only when a command opens etcd. Help and unknown commands load all.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { IpamError } from '../../ipam-etcd/index.js';
-import { createLogger, type LogLevel } from '../common/log.js';
+import { IpamError } from '../../ipam-etcd/errors.js';
+import type { LogLevel } from '../common/logger.js';
 import { exit, writeErr, writeOut } from '../common/output.js';
-import { registerBgp } from './bgp-commands.js';
-import { type GlobalOptions, makeContext } from './common.js';
-import { registerIpam } from './ipam-commands.js';
-import { registerClusterBgp, registerNode } from './node-commands.js';
+import { type CtlContext, type GlobalOptions, makeContext } from './common.js';
 
 /** Help, usage errors and results all go through the output module: written before exit. */
 const OUTPUT = { writeOut, writeErr };
+
+type Register = (program: Command, ctx: CtlContext) => void;
+
+/**
+ * The register functions the command line needs, in the order of the full help: `ipam` (which
+ * also adds `node label`), `bgp` (speaker), `node` (registry), `bgp` (cluster config). A
+ * top-level command name anywhere in argv loads its modules (an option value that happens to be
+ * one only loads a module more); none of them (help, a typo) loads every module.
+ */
+async function registrations(argv: string[]): Promise<Register[]> {
+  const words = new Set(argv.slice(2));
+  const any = ['ipam', 'node', 'bgp'].some((w) => words.has(w));
+  const want = (...names: string[]) => !any || names.some((n) => words.has(n));
+  const out: Register[] = [];
+  if (want('ipam', 'node')) out.push((await import('./ipam-commands.js')).registerIpam);
+  if (want('bgp')) out.push((await import('./bgp-commands.js')).registerBgp);
+  if (want('node', 'bgp')) {
+    const m = await import('./node-commands.js');
+    if (want('node')) out.push(m.registerNode);
+    if (want('bgp')) out.push(m.registerClusterBgp);
+  }
+  return out;
+}
 
 async function main(): Promise<number> {
   // Library deprecation notices (grpc-js sets the TLS ServerName to an IP address: DEP0123) are
@@ -52,18 +76,20 @@ async function main(): Promise<number> {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput(OUTPUT);
-  const log = () => createLogger({ level: program.opts().logLevel as LogLevel, base: { component: 'petrelctl' } });
+  // pino's line format without pino (cni/log.ts): loading pino was ~15% of an `ipam assign`.
+  const log = async () =>
+    (await import('../../cni/log.js')).createPluginLogger({
+      level: program.opts().logLevel as LogLevel,
+      base: { component: 'petrelctl' },
+    });
   const ctx = makeContext(
     () => program.opts<GlobalOptions>(),
-    log(),
+    log,
     (c) => {
       exitCode = c;
     },
   );
-  registerIpam(program, ctx);
-  registerBgp(program, ctx);
-  registerNode(program, ctx);
-  registerClusterBgp(program, ctx);
+  for (const register of await registrations(process.argv)) register(program, ctx);
   program.commands.forEach(function exitOverrideAll(c: Command) {
     c.exitOverride().showHelpAfterError().configureOutput(OUTPUT);
     c.commands.forEach(exitOverrideAll);

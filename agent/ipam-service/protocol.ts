@@ -20,8 +20,8 @@
  *             addresses (checked against the pools, and against `pools` when given); otherwise
  *             num4/num6 are auto-assigned. The agent adds `node` to `attrs`. `gateways: true`
  *             (the standalone petrel-ipam, for plugins such as ptp that need an on-subnet
- *             gateway) first reserves each usable pool's first host address under the handle
- *             `petrel-gateway.<pool>` and returns `poolCidr` and `gateway` with each address.
+ *             gateway) first gives the node one address per usable pool under the handle
+ *             `petrel-gateway.<node>` and returns `poolCidr` and `gateway` with each address.
  *   release — frees every address of `handle`; releasing an unknown handle succeeds (released: []).
  *   get     — the addresses `handle` holds now (CHECK).
  *   status  — ok when the datastore answers and at least one enabled pool exists (STATUS).
@@ -49,6 +49,12 @@ export interface WireAssignment {
   /** With `gateways: true`: the pool's CIDR and its reserved gateway address (see assign). */
   poolCidr?: string;
   gateway?: string;
+  /**
+   * The veth MTU the agent's data plane planned for pods (uplink minus the encapsulation in use,
+   * agent/routing/mtu.ts): the plugin uses it unless its config sets `mtu`, so veths and tunnels
+   * never disagree. Absent before the agent has planned its routes.
+   */
+  podMtu?: number;
 }
 
 export type AgentRequest =

@@ -6,7 +6,6 @@ import { test } from 'node:test';
 import { AgentClient } from '../../cni/agent-client.js';
 import { CniError } from '../../cni/errors.js';
 import { Ipam } from '../../ipam-etcd/allocator.js';
-import { firstHost } from '../../ipam-etcd/cidr.js';
 import { IpamError } from '../../ipam-etcd/errors.js';
 import { MemoryStore } from '../../ipam-etcd/memory-store.js';
 import { ManualClock } from '../common/clock.js';
@@ -67,23 +66,28 @@ test('IPAM failures come back with their kind; the service never throws', async 
   assert.equal(r.ok ? 'ok' : r.error.kind, 'internal');
 });
 
-test('gateways: the pool first host is reserved before any pod can get it', async () => {
+test("gateways: one per node and pool, from the node's own block, never a pod's, kept across pods", async () => {
   const { ipam, service } = svc([fakePool('a', '10.0.0.0/24')]);
+  // A pod took the pool's first host before any gateway existed: the gateway must not need it.
+  const first = await service.handle(req({ op: 'assign', handle: 'pod0', num4: 1, num6: 0 }));
+  assert.ok(first.ok);
   const r = await service.handle(req({ op: 'assign', handle: 'h', num4: 1, num6: 0, gateways: true }));
-  assert.ok(r.ok);
-  assert.deepEqual(r.assignments?.[0], {
-    ip: '10.0.0.2',
-    family: 4,
-    block: '10.0.0.0/24',
-    pool: 'a',
-    ipipMode: 'Never',
-    vxlanMode: 'Never',
-    poolCidr: '10.0.0.0/24',
-    gateway: '10.0.0.1',
-  });
-  assert.deepEqual(ipam.held().get(gatewayHandle('a')), ['10.0.0.1']);
-  assert.equal(firstHost('fd00:10::/64'), 'fd00:10::1');
-  assert.equal(firstHost('10.244.7.9/16'), '10.244.0.1');
+  assert.ok(r.ok, JSON.stringify(r));
+  const a = r.assignments?.[0];
+  const gw = ipam.held().get(gatewayHandle('n1'));
+  assert.equal(gw?.length, 1);
+  assert.equal(a?.gateway, gw?.[0]);
+  assert.equal(a?.poolCidr, '10.0.0.0/24');
+  assert.notEqual(a?.ip, a?.gateway);
+  assert.notEqual(first.assignments?.[0]?.ip, a?.gateway);
+  // Every pod is deleted: the node's gateway stays (it is the node's), nothing else does.
+  for (const h of ['pod0', 'h']) assert.ok((await service.handle(req({ op: 'release', handle: h }))).ok);
+  assert.deepEqual([...ipam.held().keys()], [gatewayHandle('n1')]);
+  // A new agent process (no cache) reuses the held address instead of taking another.
+  const again = new IpamService({ ipam, nodeName: 'n1', log: silentLogger });
+  const r2 = await again.handle(req({ op: 'assign', handle: 'h2', num4: 1, num6: 0, gateways: true }));
+  assert.equal(r2.ok && r2.assignments?.[0]?.gateway, gw?.[0]);
+  assert.deepEqual(ipam.held().get(gatewayHandle('n1')), gw);
 });
 
 test('gc releases unlisted handles with the prefix on this node only', async () => {
@@ -200,4 +204,43 @@ test('socket: created 0600 without touching the process umask, no private direct
     rmSync(dir, { recursive: true, force: true });
   }
   assert.equal(process.umask(), before);
+});
+
+test('gateways with the real allocator: each node gets its own gateway inside its own affine block', async () => {
+  const store = new MemoryStore();
+  const ipam = new Ipam(store, { clock: new ManualClock(), log: silentLogger });
+  await ipam.addPool({ name: 'p', cidr: '10.45.0.0/16' });
+  const gws: string[] = [];
+  for (const node of ['n1', 'n2']) {
+    const service = new IpamService({ ipam, nodeName: node, log: silentLogger });
+    const r = await service.handle({
+      v: 1,
+      id: 1,
+      op: 'assign',
+      handle: `pod-${node}`,
+      num4: 1,
+      num6: 0,
+      gateways: true,
+    });
+    assert.ok(r.ok && 'assignments' in r, JSON.stringify(r));
+    const a = r.assignments[0];
+    const [gw] = await ipam.ipsByHandle(gatewayHandle(node));
+    assert.equal(a?.gateway, gw?.ip);
+    assert.equal(gw?.block, a?.block, 'gateway and pod share the node block');
+    gws.push(gw?.ip ?? '');
+  }
+  assert.notEqual(gws[0], gws[1]);
+  const blocks = await Promise.all(['n1', 'n2'].map(async (n) => (await ipam.ipsByHandle(gatewayHandle(n)))[0]?.block));
+  assert.notEqual(blocks[0], blocks[1], 'each node gateway is in that node block');
+});
+
+test('assign returns the data plane pod MTU with each address once it is planned', async () => {
+  let mtu: number | undefined;
+  const ipam = new FakeIpam([fakePool('a', '10.0.0.0/24')]);
+  const service = new IpamService({ ipam, nodeName: 'n1', log: silentLogger, podMtu: () => mtu });
+  const r1 = await service.handle(req({ op: 'assign', handle: 'h1', num4: 1, num6: 0 }));
+  assert.ok(r1.ok && r1.assignments?.[0] && r1.assignments[0].podMtu === undefined);
+  mtu = 1450;
+  const r2 = await service.handle(req({ op: 'assign', handle: 'h2', num4: 1, num6: 0 }));
+  assert.equal(r2.ok && r2.assignments?.[0]?.podMtu, 1450);
 });

@@ -8,17 +8,19 @@
  *  - Concurrency: the runtime runs ADDs for different pods in parallel. They all allocate from
  *    this node's affine blocks; the allocator merges concurrent requests into one transaction per
  *    block (group commit), so they run in parallel. Operations on the same handle are serialised
- *    (a repeated ADD and its DEL must not interleave), and so is the one-off gateway reservation.
+ *    (a repeated ADD and its DEL must not interleave), and so is the node's gateway assignment.
  *  - Partial failure: a static multi-address request that fails midway releases what it took.
  */
 
-import { firstHost } from '../../ipam-etcd/cidr.js';
 import type { Assignment, IpamApi, Pool } from '../../ipam-etcd/types.js';
 import type { Logger } from '../common/logger.js';
 import type { AgentRequest, AgentResponse, WireAssignment, WireError, WireErrorKind } from './protocol.js';
 
-/** Handle under which a pool's gateway address is reserved (assign with `gateways: true`). */
-export const gatewayHandle = (pool: string) => `petrel-gateway.${pool}`;
+/**
+ * Handle under which a node's gateway addresses are held (assign with `gateways: true`): one per
+ * pool, from the node's own block, owned by the node (released with it by `petrelctl node rm`).
+ */
+export const gatewayHandle = (node: string) => `petrel-gateway.${node}`;
 
 /** IpamApi plus the optional handle listing GC needs. */
 export interface IpamBackend extends IpamApi {
@@ -67,25 +69,37 @@ export interface IpamServiceOptions {
   ipam: IpamBackend;
   nodeName: string;
   log: Logger;
+  /** The pod veth MTU the data plane planned (returned with every assignment), if known. */
+  podMtu?: () => number | undefined;
+  /** Called once per request with its op and `ok` or the error kind (metrics). */
+  onResult?: (op: AgentRequest['op'], result: string) => void;
 }
 
 export class IpamService {
   private readonly ipam: IpamBackend;
   private readonly nodeName: string;
   private readonly log: Logger;
+  private readonly onResult: IpamServiceOptions['onResult'];
   /** Per key (a handle, 'gc', 'gateways'): the tail of its queue of mutating operations. */
   private readonly tails = new Map<string, Promise<unknown>>();
-  /** Pool name -> reserved gateway address (reservations are permanent, so caching is safe). */
+  /** Pool name -> this node's gateway address in it (held for the node's life, so cached). */
   private readonly gateways = new Map<string, string>();
 
-  constructor(opts: IpamServiceOptions) {
+  constructor(private readonly opts: IpamServiceOptions) {
     this.ipam = opts.ipam;
     this.nodeName = opts.nodeName;
     this.log = opts.log.child({ component: 'ipam-service' });
+    this.onResult = opts.onResult;
   }
 
   /** Handles one request; never throws (failures become `ok: false` responses). */
   async handle(req: AgentRequest): Promise<AgentResponse> {
+    const res = await this.dispatch(req);
+    this.onResult?.(req.op, res.ok ? 'ok' : res.error.kind);
+    return res;
+  }
+
+  private async dispatch(req: AgentRequest): Promise<AgentResponse> {
     try {
       switch (req.op) {
         case 'assign':
@@ -123,23 +137,37 @@ export class IpamService {
   }
 
   /**
-   * Reserves the first host address of every usable pool (the gateway that plugins such as ptp
-   * put on the host end), before any pod can be given it.
+   * Gives this node one gateway address per usable pool (the address that plugins such as ptp
+   * put on the host end of every pod's veth): auto-assigned from the node's own block under the
+   * node's gateway handle, so no pod can hold it and it goes with the node — Calico's node owns its
+   * tunnel address the same way. Kept for the agent's life (cached).
    */
   private async reserveGateways(only: string[] | undefined): Promise<Map<string, Pool>> {
     const pools = new Map<string, Pool>();
+    const handle = gatewayHandle(this.nodeName);
+    let held: Assignment[] | undefined;
     for (const p of await this.ipam.listPools()) {
       if (p.disabled || (only && !only.includes(p.name))) continue;
       pools.set(p.name, p);
       if (this.gateways.has(p.name)) continue;
-      const gw = firstHost(p.cidr);
-      const handle = gatewayHandle(p.name);
-      const held = await this.ipam.ipsByHandle(handle);
-      if (!held.some((a) => a.ip === gw)) {
-        await this.ipam.assignIp({ ip: gw, handle, node: this.nodeName, attrs: { purpose: 'gateway' } });
-        this.log.info({ pool: p.name, gateway: gw }, 'reserved pool gateway');
+      held ??= await this.ipam.ipsByHandle(handle);
+      let gw = held.find((a) => a.pool === p.name);
+      if (!gw) {
+        const v6 = p.cidr.includes(':');
+        const got = await this.ipam.autoAssign({
+          handle,
+          node: this.nodeName,
+          num4: v6 ? 0 : 1,
+          num6: v6 ? 1 : 0,
+          pools: [p.name],
+          attrs: { purpose: 'gateway', node: this.nodeName },
+        });
+        gw = got[0];
+        if (!gw) throw new ServiceError('exhausted', `no gateway address left in pool ${p.name} for ${this.nodeName}`);
+        held.push(gw);
+        this.log.info({ pool: p.name, gateway: gw.ip }, 'node gateway address assigned');
       }
-      this.gateways.set(p.name, gw);
+      this.gateways.set(p.name, gw.ip);
     }
     return pools;
   }
@@ -154,7 +182,9 @@ export class IpamService {
 
   private async assign(req: Extract<AgentRequest, { op: 'assign' }>): Promise<WireAssignment[]> {
     const pools = req.gateways ? await this.serial('gateways', () => this.reserveGateways(req.pools)) : undefined;
-    const out = (list: Assignment[]) => (pools ? this.withGateways(list, pools) : list.map(wire));
+    const mtu = this.opts.podMtu?.();
+    const out = (list: Assignment[]) =>
+      (pools ? this.withGateways(list, pools) : list.map(wire)).map((a) => (mtu ? { ...a, podMtu: mtu } : a));
     // Idempotent: a repeated ADD for the same handle gets what the handle already holds.
     const held = await this.ipam.ipsByHandle(req.handle);
     if (held.length > 0) return out(held);

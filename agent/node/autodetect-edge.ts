@@ -6,7 +6,8 @@ import { type Detected, type DetectMethod, detectAddress, type Iface, parseIpAdd
 const run = promisify(execFile);
 
 export async function readInterfaces(): Promise<Iface[]> {
-  const { stdout } = await run('ip', ['-json', 'addr', 'show'], { timeout: 5000 });
+  // Generous: the first `ip` in a busy guest can take seconds. Callers retry on failure.
+  const { stdout } = await run('ip', ['-json', 'addr', 'show'], { timeout: 15_000 });
   return parseIpAddrJson(stdout);
 }
 

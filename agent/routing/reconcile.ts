@@ -409,7 +409,9 @@ export class RouteReconciler {
       const failedNow = this.clock.now();
       results.forEach((r, i) => {
         const { key, change } = changes[i]!;
-        if (r.ok || (change.op === 'delete' && r.error.kind === 'not-found')) {
+        // A delete that finds nothing, or no device (a tunnel removed takes its routes, neighbours
+        // and FDB entries with it), is done; a full resync would show anything left.
+        if (r.ok || (change.op === 'delete' && (r.error.kind === 'not-found' || r.error.kind === 'iface-down'))) {
           if (change.op === 'delete') this.actual.delete(key);
           else this.actual.set(key, change.obj);
           this.failures.delete(key);

@@ -662,3 +662,154 @@ for (const peerGr of ['none', 'restarting'] as const) {
     await r.s.speaker.stop();
   });
 }
+
+// ---------------------------------------------------------------- run-time reconfiguration (applyConfig)
+
+test('applyConfig: a peer added and one removed; the unchanged session stays up (same session, no flap)', async () => {
+  const clock = new ManualClock();
+  const net = new FakeNetwork();
+  const pb: PeerConfig = { address: '10.0.0.2', asn: 64512, ...fast };
+  const pc: PeerConfig = { address: '10.0.0.3', asn: 64512, ...fast };
+  const pd: PeerConfig = { address: '10.0.0.4', asn: 64512, ...fast };
+  const a = node(net, clock, { routerId: '10.0.0.1' }, [pb, pc]);
+  const b = node(net, clock, { routerId: '10.0.0.2' }, [{ address: '10.0.0.1', asn: 64512, ...fast }]);
+  const c = node(net, clock, { routerId: '10.0.0.3' }, [{ address: '10.0.0.1', asn: 64512, ...fast }]);
+  const d = node(net, clock, { routerId: '10.0.0.4' }, [{ address: '10.0.0.1', asn: 64512, ...fast }]);
+  for (const n of [a, b, c, d]) await n.speaker.start();
+  a.speaker.announce('10.244.1.0/26');
+  await advance(clock, 5000);
+  const st = (n: Node, peer: string) => n.speaker.peerStatus().find((x) => x.address === peer);
+  assert.equal(st(a, '10.0.0.2')?.state, 'Established');
+  assert.equal(st(a, '10.0.0.3')?.state, 'Established');
+  assert.equal(st(a, '10.0.0.4'), undefined);
+  const establishedAt = st(a, '10.0.0.2')?.establishedAt;
+  const liveBefore = net.conns.filter((x) => !x.closed && x.remoteAddress === '10.0.0.2');
+  const diff = a.speaker.applyConfig({
+    peers: [pd, structuredClone(pb)],
+    announce: [
+      { prefix: '10.244.1.0/26', options: {} },
+      { prefix: '10.244.2.0/26', options: {} },
+    ],
+  });
+  assert.deepEqual(diff.addPeers, [pd]);
+  assert.deepEqual(diff.removePeers, ['10.0.0.3']);
+  assert.deepEqual(diff.unchangedPeers, ['10.0.0.2']);
+  assert.deepEqual(diff.announce, [{ prefix: '10.244.2.0/26', options: {} }]);
+  await advance(clock, 5000);
+  assert.equal(st(a, '10.0.0.3'), undefined, 'removed');
+  assert.match(st(c, '10.0.0.1')?.lastError ?? '', /6\/3/, 'the removed peer got Cease 6/3 (peer de-configured)');
+  assert.equal(st(a, '10.0.0.4')?.state, 'Established', 'added peer comes up');
+  assert.equal(st(a, '10.0.0.2')?.state, 'Established');
+  assert.equal(st(a, '10.0.0.2')?.establishedAt, establishedAt, 'unchanged session: same Established time');
+  assert.equal(st(a, '10.0.0.2')?.flaps, 0);
+  assert.equal(st(b, '10.0.0.1')?.flaps, 0);
+  assert.ok(
+    liveBefore.every((x) => !x.closed),
+    'the connection of the unchanged peer is the same, still open',
+  );
+  assert.deepEqual(
+    b.events.map((e) => [e.event, e.prefix]),
+    [
+      ['add', '10.244.1.0/26'],
+      ['add', '10.244.2.0/26'],
+    ],
+    'the unchanged peer gets only the new announcement (nothing withdrawn or re-sent)',
+  );
+  assert.deepEqual(d.events.map((e) => e.prefix).sort(), ['10.244.1.0/26', '10.244.2.0/26']);
+  // Applying the same config again changes nothing.
+  const again = a.speaker.applyConfig({
+    peers: [pb, pd],
+    announce: [
+      { prefix: '10.244.2.0/26', options: {} },
+      { prefix: '10.244.1.0/26', options: {} },
+    ],
+  });
+  assert.deepEqual(
+    [again.addPeers, again.removePeers, again.changePeers, again.announce, again.withdraw],
+    [[], [], [], [], []],
+  );
+  for (const n of [a, b, c, d]) await n.speaker.stop();
+});
+
+test('applyConfig: changed peer replaced, shutdown/enable and description in place, withdrawal; admin shutdown kept when unchanged', async () => {
+  const { clock, a, b } = await pair();
+  a.speaker.announce('10.244.1.0/26');
+  a.speaker.announce('10.244.2.0/26');
+  await settle(clock);
+  const pb: PeerConfig = { address: '10.0.0.2', asn: 64512, ...fast };
+  const announce = [{ prefix: '10.244.1.0/26', options: {} }];
+  // Description only: in place, no flap.
+  let d = a.speaker.applyConfig({ peers: [{ ...pb, description: 'rack 7' }], announce });
+  assert.equal(d.changePeers[0]?.action, 'update');
+  assert.deepEqual(d.withdraw, ['10.244.2.0/26']);
+  await settle(clock);
+  assert.equal(a.speaker.peerStatus()[0]?.description, 'rack 7');
+  assert.equal(a.speaker.peerStatus()[0]?.flaps, 0);
+  assert.deepEqual(b.events.at(-1), {
+    event: 'withdraw',
+    prefix: '10.244.2.0/26',
+    family: 'ipv4-unicast',
+    nextHops: [],
+  });
+  // Shutdown in the config: Cease 6/2, peer stays configured.
+  d = a.speaker.applyConfig({ peers: [{ ...pb, description: 'rack 7', shutdown: true }], announce });
+  assert.equal(d.changePeers[0]?.action, 'shutdown');
+  await settle(clock);
+  assert.equal(a.speaker.peerStatus()[0]?.adminShutdown, true);
+  assert.match(b.speaker.peerStatus()[0]?.lastError ?? '', /6\/2/);
+  d = a.speaker.applyConfig({ peers: [{ ...pb, description: 'rack 7' }], announce });
+  assert.equal(d.changePeers[0]?.action, 'enable');
+  await advance(clock, 10_000);
+  assert.equal(state(a), 'Established');
+  // An admin shutdown (status server) survives a reload that does not change the peer.
+  a.speaker.shutdownPeer('10.0.0.2', 'maintenance');
+  d = a.speaker.applyConfig({ peers: [{ ...pb, description: 'rack 7' }], announce });
+  assert.deepEqual(d.unchangedPeers, ['10.0.0.2']);
+  assert.equal(a.speaker.peerStatus()[0]?.adminShutdown, true);
+  a.speaker.enablePeer('10.0.0.2');
+  await advance(clock, 10_000);
+  const flaps = a.speaker.peerStatus()[0]?.flaps ?? 0;
+  // Hold time changed: replaced (new session, hold time renegotiated).
+  d = a.speaker.applyConfig({ peers: [{ ...pb, description: 'rack 7', holdTimeSec: 30 }], announce });
+  assert.equal(d.changePeers[0]?.action, 'replace');
+  await advance(clock, 10_000);
+  assert.equal(state(a), 'Established');
+  assert.equal(a.speaker.peerStatus()[0]?.holdTimeSec, 30);
+  assert.equal(a.speaker.peerStatus()[0]?.flaps, 0, 'a replaced peer is a new peer (counters start again)');
+  assert.ok(flaps >= 1);
+  await a.speaker.stop();
+  await b.speaker.stop();
+});
+
+test('applyConfig: an invalid new config throws SpeakerError and changes nothing', async () => {
+  const { clock, a, b } = await pair();
+  a.speaker.announce('10.244.1.0/26');
+  await settle(clock);
+  const before = a.speaker.status();
+  assert.throws(
+    () =>
+      a.speaker.applyConfig({
+        peers: [
+          {
+            address: '10.0.0.9',
+            asn: 1,
+            importFilter: { rules: [{ action: 'accept', prefixes: [{ prefix: 'bad' }] }] },
+          },
+        ],
+        announce: [],
+      }),
+    { name: 'SpeakerError', kind: 'invalid-config' } as never,
+  );
+  assert.throws(
+    () => a.speaker.applyConfig({ peers: [], announce: [{ prefix: '10.0.0.0/8', options: { communities: ['x:y'] } }] }),
+    { name: 'SpeakerError', kind: 'invalid-config' } as never,
+  );
+  const after = a.speaker.status();
+  assert.deepEqual(
+    after.peers.map((p) => [p.address, p.state]),
+    before.peers.map((p) => [p.address, p.state]),
+  );
+  assert.deepEqual(after.announced, before.announced);
+  await a.speaker.stop();
+  await b.speaker.stop();
+});

@@ -81,12 +81,14 @@ import {
   type Selection,
   withdrawNlri,
 } from '../rib/index.js';
+import { type DesiredBgpConfig, diffSpeakerConfig, type SpeakerConfigDiff } from './config-diff.js';
 import type { PeerEntry } from './peer-entry.js';
 import { Session } from './session.js';
 import { type BestRouteView, bestRoutesOf, peerStatusOf } from './status.js';
 import { type Conn, type ListenHandle, type Network, tcpNetwork, unmapAddress } from './transport.js';
 import {
   type AnnounceOptions,
+  DEFAULT_SEND_BUFFER,
   type PeerConfig,
   type PeerStatus,
   type RouteEvent,
@@ -113,9 +115,7 @@ const FLUSH_CHUNK = 4096;
  * in ~250 turns with timers (keepalives, hold timers) and I/O running between them.
  */
 const WITHDRAW_CHUNK = 4096;
-const DEFAULT_SOFT_LIMIT = 4 * 1024 * 1024;
 const DRAIN_POLL_MS = 20;
-const DEFAULT_HARD_LIMIT = 64 * 1024 * 1024;
 
 const FAMILY_OF: Record<'ipv4' | 'ipv6', FamilyName> = { ipv4: 'ipv4-unicast', ipv6: 'ipv6-unicast' };
 
@@ -131,6 +131,10 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   private readonly peers = new Map<string, PeerEntry>();
   private readonly rib: LocRib;
   private readonly local = new Map<string, Route>();
+  /** Config as last declared per peer (addPeer / applyConfig; admin shutdown does not change it): applyConfig diffs against it. */
+  private readonly declaredPeers = new Map<string, PeerConfig>();
+  /** Options of each originated prefix as declared (canonical prefix). */
+  private readonly declaredAnnounce = new Map<string, AnnounceOptions>();
   /** Peer per Adj-RIB-Out slot (see LocRibEntry.out). */
   private readonly slots: (PeerEntry | undefined)[] = [];
   /** Loc-RIB entries changed since the last flush (each once: LocRibEntry.dirty). */
@@ -168,8 +172,8 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     };
     this.deferral = { deferring: config.gracefulRestart?.restarting === true };
     this.withdrawChunk = Math.max(1, deps.withdrawChunk ?? WITHDRAW_CHUNK);
-    this.softLimit = config.sendBuffer?.softLimitBytes ?? DEFAULT_SOFT_LIMIT;
-    this.hardLimit = config.sendBuffer?.hardLimitBytes ?? DEFAULT_HARD_LIMIT;
+    this.softLimit = config.sendBuffer?.softLimitBytes ?? DEFAULT_SEND_BUFFER.softLimitBytes;
+    this.hardLimit = config.sendBuffer?.hardLimitBytes ?? DEFAULT_SEND_BUFFER.hardLimitBytes;
   }
 
   private get deferring(): boolean {
@@ -339,6 +343,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
       },
     });
     this.peers.set(address, entry);
+    this.declaredPeers.set(address, structuredClone(cfg));
     if (this.inputPaused) entry.session.pauseInput();
     this.slots[entry.slot] = entry;
     log.info({ passive: cfg.passive ?? false, families }, 'peer added');
@@ -365,6 +370,7 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
     p.staleTimer?.cancel();
     this.dropRoutes(p, p.rin.clear());
     this.peers.delete(p.info.address);
+    this.declaredPeers.delete(p.info.address);
     this.resetOut(p);
     this.slots[p.slot] = undefined;
     this.clock.setTimer(2500, () => p.session.destroy()).unref();
@@ -463,19 +469,9 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
 
   /** Originates a prefix (IPv4 or IPv6). */
   announce(prefix: string, opts: AnnounceOptions = {}): void {
-    const canon = canonicalPrefix(prefix);
-    if (!canon) throw new SpeakerError('invalid-config', `invalid prefix ${prefix}`);
-    const attrs: RouteAttrs = { origin: 'igp', asPath: [], nextHop: opts.nextHop ?? '' };
-    if (opts.med !== undefined) attrs.med = opts.med;
-    if (opts.localPref !== undefined) attrs.localPref = opts.localPref;
-    if (opts.communities?.length) {
-      const c = parseCommunities(opts.communities);
-      if (!c.ok) throw new SpeakerError('invalid-config', `invalid community ${c.bad}`);
-      if (c.attrs.communities) attrs.communities = c.attrs.communities;
-      if (c.attrs.largeCommunities) attrs.largeCommunities = c.attrs.largeCommunities;
-    }
-    const route: Route = { prefix: canon, family: familyOfPrefix(canon), attrs, peer: undefined, stale: false };
-    this.local.set(canon, route);
+    const route = localRoute(prefix, opts);
+    this.local.set(route.prefix, route);
+    this.declaredAnnounce.set(route.prefix, { ...opts });
     this.apply(this.rib.upsert(route));
     this.scheduleFlush();
   }
@@ -484,8 +480,74 @@ export class Speaker extends EventEmitter<SpeakerEvents> {
   withdraw(prefix: string): void {
     const canon = canonicalPrefix(prefix);
     if (!canon || !this.local.delete(canon)) return;
+    this.declaredAnnounce.delete(canon);
     this.apply(this.rib.remove(canon, undefined));
     this.scheduleFlush();
+  }
+
+  // ---------------------------------------------------------------- run-time reconfiguration
+
+  /**
+   * Declare, then apply: moves the running speaker to `next` (peers and announcements; see
+   * config-diff.ts). Peers whose config is unchanged keep their sessions; removed peers get
+   * Cease 6/3; a changed peer is updated in place (description), shut down / enabled, or replaced.
+   * Speaker-wide changes are not applied (they are in every OPEN): `restartRequired` lists them.
+   * Everything is validated before anything changes: an invalid new config throws SpeakerError
+   * and leaves the speaker as it was.
+   */
+  applyConfig(next: DesiredBgpConfig): SpeakerConfigDiff {
+    const prev: DesiredBgpConfig = {
+      peers: [...this.declaredPeers.values()],
+      announce: [...this.declaredAnnounce].map(([prefix, options]) => ({ prefix, options })),
+      ...(next.speaker !== undefined ? { speaker: this.config } : {}),
+    };
+    const d = diffSpeakerConfig(prev, next);
+    for (const p of [...d.addPeers, ...d.changePeers.filter((c) => c.action === 'replace').map((c) => c.to)]) {
+      try {
+        compileFilter(p.importFilter);
+        compileFilter(p.exportFilter);
+      } catch (err) {
+        throw new SpeakerError('invalid-config', `peer ${p.address}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    const routes = d.announce.map((a) => ({ route: localRoute(a.prefix, a.options), options: a.options }));
+    for (const a of d.removePeers) this.removePeer(a);
+    for (const c of d.changePeers) {
+      const address = unmapAddress(c.from.address) as string;
+      if (c.action === 'replace') {
+        this.removePeer(address);
+        this.addPeer(c.to);
+        continue;
+      }
+      const p = this.peer(address);
+      if (c.to.description === undefined) delete p.cfg.description;
+      else p.cfg.description = c.to.description;
+      if (c.action === 'shutdown') this.shutdownPeer(address, 'peer shut down in the configuration');
+      else if (c.action === 'enable') this.enablePeer(address);
+      this.declaredPeers.set(address, structuredClone(c.to));
+    }
+    for (const p of d.addPeers) this.addPeer(p);
+    for (const prefix of d.withdraw) this.withdraw(prefix);
+    for (const { route, options } of routes) {
+      this.local.set(route.prefix, route);
+      this.declaredAnnounce.set(route.prefix, { ...options });
+      this.apply(this.rib.upsert(route));
+    }
+    if (routes.length > 0) this.scheduleFlush();
+    this.log.info(
+      {
+        added: d.addPeers.map((p) => p.address),
+        removed: d.removePeers,
+        changed: d.changePeers.map((c) => ({ peer: c.address, action: c.action, keys: c.keys })),
+        unchanged: d.unchangedPeers.length,
+        announced: d.announce.length,
+        withdrawn: d.withdraw.length,
+      },
+      'configuration applied',
+    );
+    if (d.restartRequired.length > 0)
+      this.log.warn({ keys: d.restartRequired }, 'speaker-wide settings changed: not applied until restart');
+    return d;
   }
 
   // ---------------------------------------------------------------- session events
@@ -1014,4 +1076,20 @@ const NO_HOPS: readonly string[] = Object.freeze([]);
 
 function visible(s: Selection | undefined): Selection | undefined {
   return s && bestOf(s).peer ? s : undefined;
+}
+
+/** The route this speaker originates for `prefix` (canonicalised); SpeakerError when invalid. */
+function localRoute(prefix: string, opts: AnnounceOptions): Route {
+  const canon = canonicalPrefix(prefix);
+  if (!canon) throw new SpeakerError('invalid-config', `invalid prefix ${prefix}`);
+  const attrs: RouteAttrs = { origin: 'igp', asPath: [], nextHop: opts.nextHop ?? '' };
+  if (opts.med !== undefined) attrs.med = opts.med;
+  if (opts.localPref !== undefined) attrs.localPref = opts.localPref;
+  if (opts.communities?.length) {
+    const c = parseCommunities(opts.communities);
+    if (!c.ok) throw new SpeakerError('invalid-config', `invalid community ${c.bad}`);
+    if (c.attrs.communities) attrs.communities = c.attrs.communities;
+    if (c.attrs.largeCommunities) attrs.largeCommunities = c.attrs.largeCommunities;
+  }
+  return { prefix: canon, family: familyOfPrefix(canon), attrs, peer: undefined, stale: false };
 }

@@ -83,6 +83,9 @@ export interface SpeakerConfig {
   sendBuffer?: { softLimitBytes?: number; hardLimitBytes?: number };
 }
 
+/** Defaults of SpeakerConfig.sendBuffer. */
+export const DEFAULT_SEND_BUFFER = { softLimitBytes: 4 * 1024 * 1024, hardLimitBytes: 64 * 1024 * 1024 } as const;
+
 export interface AnnounceOptions {
   nextHop?: string;
   /** '65000:100' or large '65000:1:2'. */

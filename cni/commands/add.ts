@@ -26,6 +26,21 @@ export function vethMtu(configured: number | undefined, hostMtu: number | undefi
 }
 
 /**
+ * The veth MTU, in order: the config's `mtu`; the agent's planned pod MTU (one source of truth
+ * with the tunnel devices); the detected host MTU minus the pools' encapsulation overhead.
+ */
+export function podMtu(
+  configured: number | undefined,
+  assignments: readonly { podMtu?: number; ipipMode: string; vxlanMode: string; family: 4 | 6 }[],
+  hostMtu: () => number | undefined,
+): number {
+  if (configured !== undefined) return configured;
+  const agent = assignments.find((a) => a.podMtu !== undefined)?.podMtu;
+  if (agent !== undefined && agent >= 68) return agent;
+  return vethMtu(undefined, hostMtu(), encapOverhead(assignments as Parameters<typeof encapOverhead>[0]));
+}
+
+/**
  * The ADD result: [host veth, pod interface] appended to a previous plugin's result (SPEC: a
  * chained plugin outputs prevResult, possibly modified), every address pointing at the pod
  * interface, the default routes via the gateways, DNS from the config.
@@ -101,7 +116,19 @@ export async function cmdAdd(ctx: CommandContext): Promise<CniResult> {
       `${env.netns} does not exist`,
     );
   }
-  const lease = await acquire(ctx);
+  // The `ip -batch` processes start while the agent assigns the addresses (their start-up is then
+  // off the critical path), just after the request went out (setImmediate: after the socket's
+  // connect and write); if ADD fails before using them, dispatch ends them.
+  const leased = acquire(ctx);
+  const prepared = new Promise<void>((resolve) =>
+    setImmediate(() => {
+      netns.prepare?.(env.netns);
+      resolve();
+    }),
+  );
+  const [got] = await Promise.allSettled([leased, prepared]);
+  if (got.status === 'rejected') throw got.reason;
+  const lease = got.value;
   const addresses: PodAddress[] = lease.addresses;
   const plan: VethPlan = {
     containerId: env.containerId,
@@ -110,7 +137,7 @@ export async function cmdAdd(ctx: CommandContext): Promise<CniResult> {
     hostVeth: hostVethName(env),
     podMac: podMac(env.containerId, env.ifName),
     alias: vethAlias(env.containerId, env.ifName),
-    mtu: vethMtu(conf.mtu, conf.mtu === undefined ? netns.hostMtu() : undefined, encapOverhead(lease.assignments)),
+    mtu: podMtu(conf.mtu, lease.assignments, () => netns.hostMtu()),
     addresses,
   };
   try {

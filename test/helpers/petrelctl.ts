@@ -1,9 +1,12 @@
-/** Runs the built bin/petrelctl (the bundle operators run) and captures its output. */
+/**
+ * Runs the built bin/petrelctl (the bundle operators run) and captures its output.
+ * PETREL_PETRELCTL names another build to test instead (e.g. dist-sea/petrelctl, the Bun executable).
+ */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const PETRELCTL = `${ROOT}bin/petrelctl`;
+export const PETRELCTL = process.env.PETREL_PETRELCTL || `${ROOT}bin/petrelctl`;
 
 export interface RunResult {
   code: number;

@@ -128,27 +128,35 @@ off
 /**
  * Helpers for command files, copied to /vm/lib.sh: `. /vm/lib.sh`.
  *   vm_barrier NAME [TIMEOUT_S]  wait until every guest (and the host, if it joins) reached NAME
- *   vm_wait CMD...               retry CMD every 0.2 s for up to $VM_WAIT_S (default 60) s
+ *   vm_wait CMD...               retry CMD every $VM_WAIT_EVERY_US µs (default 0.2 s) until
+ *                                $VM_WAIT_S (default 60) s of guest uptime have passed; poll a
+ *                                host binary slowly: each exec takes CPU from the guest's 1 vCPU
  *   vm_node_ip K                 address of guest K
+ *   vm_now, vm_sleep [USEC]      guest uptime in whole seconds; a busybox usleep (default 0.2 s)
  */
 export const LIB = `# Petrel VM command-file helpers. See agent/lab/vm/guest-scripts.ts.
+# Deadlines come from /proc/uptime (a shell read, no process), not from counting loop turns: under
+# TCG on a busy host every exec costs 0.1-0.5 s, so "N turns of sleep 0.2" lasts many times longer.
+# Sleeps use the initramfs's static busybox (no dynamic linking per call).
+vm_now() { read -r _up _ < /proc/uptime; echo "\${_up%.*}"; }
+vm_sleep() { /.petrel-vm/busybox usleep "\${1:-200000}"; }
 vm_barrier() {
-  name="$1"; timeout="\${2:-120}"; i=0
+  name="$1"; timeout="\${2:-120}"; end=$(( $(vm_now) + timeout ))
   mkdir -p "/vm/.barrier/$name"
   : > "/vm/.barrier/$name/$PETREL_VM_NODE"
   while :; do
     n=$(set -- "/vm/.barrier/$name"/*; echo $#)
     [ "$n" -ge "$PETREL_VM_BARRIER_COUNT" ] && return 0
-    i=$((i + 1)); [ "$i" -gt $((timeout * 5)) ] && { echo "barrier $name timed out ($n/$PETREL_VM_BARRIER_COUNT)" >&2; return 1; }
-    sleep 0.2
+    [ "$(vm_now)" -ge "$end" ] && { echo "barrier $name timed out ($n/$PETREL_VM_BARRIER_COUNT)" >&2; return 1; }
+    vm_sleep
   done
 }
 vm_node_ip() { k=$1; set -- $PETREL_VM_NODE_IPS; shift $((k - 1)); echo "$1"; }
 vm_wait() {
-  i=0; max=$(( \${VM_WAIT_S:-60} * 5 ))
+  end=$(( $(vm_now) + \${VM_WAIT_S:-60} ))
   until "$@" >/dev/null 2>&1; do
-    i=$((i + 1)); [ "$i" -gt "$max" ] && { echo "timed out waiting for: $*" >&2; return 1; }
-    sleep 0.2
+    [ "$(vm_now)" -ge "$end" ] && { echo "timed out after \${VM_WAIT_S:-60} s waiting for: $*" >&2; return 1; }
+    vm_sleep "\${VM_WAIT_EVERY_US:-200000}"
   done
 }
 `;

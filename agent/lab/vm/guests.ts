@@ -240,9 +240,10 @@ export class Rig {
       if (existsSync(rcFile)) break;
       if (l.isExited()) throw new VmError(VmErrorCode.RigDown, `${l.info.name} exited during exec ${id}`);
       if (performance.now() - t0 > timeoutMs) {
+        const d = l.info.dir;
         throw new VmError(
           VmErrorCode.ExecTimeout,
-          `${l.info.name}: no result for exec ${id} after ${timeoutMs} ms; output so far:\n${readOr(join(q, `${id}.out`))}`,
+          `${l.info.name}: no result for exec ${id} after ${timeoutMs} ms (${existsSync(join(q, `${id}.out`)) ? 'running' : 'not started: an earlier command is still running'}); output so far:\n${readOr(join(q, `${id}.out`))}\n--- service.log (tail)\n${readOr(join(d, 'service.log')).slice(-2000)}\n--- console (tail)\n${readOr(join(d, 'console.log')).slice(-1000)}`,
         );
       }
       await delay(50);

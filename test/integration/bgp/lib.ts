@@ -185,11 +185,18 @@ export async function startPetrel(ns: Netns, cfg: PetrelConfig): Promise<Petrel>
     if (r.code !== 0) throw new Error(`bgp status: ${r.stderr}`);
     return JSON.parse(r.stdout);
   };
-  await waitFor('petrel status endpoint', async () => {
-    if (daemon.exited()) throw new Error(`petrelctl exited: ${daemon.output()}`);
-    await status();
-    return true;
-  });
+  try {
+    await waitFor('petrel status endpoint', async () => {
+      if (daemon.exited()) throw new Error(`petrelctl exited: ${daemon.output()}`);
+      await status();
+      return true;
+    });
+  } catch (err) {
+    // The caller never gets a handle to stop it: do not leave the speaker running.
+    await daemon.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`${(err as Error).message}; petrelctl output: ${daemon.output().slice(-2000)}`, { cause: err });
+  }
   return {
     daemon,
     lines,

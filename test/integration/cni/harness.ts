@@ -76,6 +76,11 @@ export interface World {
   etcd: EtcdHandle;
   agent: Daemon;
   socket: string;
+  /**
+   * The pool plain petrelConf() allocates from when the world has several pools: the agent claims
+   * tunnel addresses in VXLAN/IPIP pools, so an unrestricted pod may land in any affine block.
+   */
+  defaultPools?: string[];
   tmp: string;
   /** Runs `binary` (a path) inside the node netns with the CNI environment and stdin. */
   exec(binary: string, call: CniCall, stdin: unknown): Promise<CniReply>;
@@ -135,6 +140,8 @@ export async function startWorld(pools: PoolSpec[] = [{ name: 'default', cidr: '
         e.endpoint,
         '--socket',
         socket,
+        '--ip',
+        `${NODE_IP}/24`,
         '--log-level',
         'warn',
       ]);
@@ -177,6 +184,7 @@ export async function startWorld(pools: PoolSpec[] = [{ name: 'default', cidr: '
       },
       etcd,
       socket,
+      ...(pools.length > 1 && pools[0] ? { defaultPools: [pools[0].name] } : {}),
       tmp,
       exec,
       cni: (plugin, call, stdin) =>
@@ -200,14 +208,18 @@ export async function startWorld(pools: PoolSpec[] = [{ name: 'default', cidr: '
 }
 
 /** A network config for the petrel plugin, pointing at the world's agent socket. */
-export function petrelConf(w: Pick<World, 'socket'>, over: Record<string, unknown> = {}, version = '1.0.0') {
+export function petrelConf(
+  w: Pick<World, 'socket' | 'defaultPools'>,
+  over: Record<string, unknown> = {},
+  version = '1.0.0',
+) {
   return {
     cniVersion: version,
     name: 'petrel-test',
     type: 'petrel',
     agentSocket: w.socket,
     logLevel: 'warn',
-    ipam: { type: 'petrel-ipam' },
+    ipam: { type: 'petrel-ipam', ...(w.defaultPools ? { pools: w.defaultPools } : {}) },
     ...over,
   };
 }

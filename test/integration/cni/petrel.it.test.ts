@@ -278,7 +278,7 @@ describe('petrel plugin in namespaces', { skip }, () => {
       assert.deepEqual(await nodeLinks(), linksBefore);
       assert.deepEqual(await linkNames(pod), ['lo']);
       const routes = await w.node.ipJson<IpRoute[]>('route', 'show');
-      assert.ok(!routes.some((x) => x.dev?.startsWith('petr')));
+      assert.ok(!routes.some((x) => x.dev?.startsWith('petr')), JSON.stringify(routes));
       assert.equal((await allocations(w)).has(ip), false);
     } finally {
       await w.node.ip('route', 'del', `${ip}/32`);

@@ -277,7 +277,9 @@ describe('petrelctl ipam against real etcd', { skip }, () => {
     const ms = performance.now() - t0;
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^petrelctl: error: etcd at http:\/\/127\.0\.0\.1:9 (did not answer|failed)/);
-    assert.ok(ms < 5000, `took ${ms} ms`);
+    // A bound on "no hang" (without the timeout it would wait forever), not a speed target: wide
+    // enough for a loaded 2-core machine where the process start alone can take seconds.
+    assert.ok(ms < 20_000, `took ${ms} ms`);
   });
 
   test('etcdctl get --prefix /petrel/ shows only documented keys', async () => {

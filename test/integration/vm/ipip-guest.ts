@@ -1,83 +1,84 @@
 /**
- * Runs INSIDE a qemu guest (test/integration/vm/ipip.it.test.ts): the node side of the IPIP test,
- * through Petrel's own routing code (agent/routing) on the guest's real kernel.
+ * Runs INSIDE a qemu guest, in a pod's network namespace (test/integration/vm/ipip.it.test.ts):
+ * the TCP ends of the pod ↔ pod checks. One process start does a whole batch, because every
+ * `node` start in a TCG guest costs ~0.5 s.
  *
- *   node ipip-guest.js apply PLAN.json   plan() -> TunnelDevices (tunl0, forwarding) -> one
- *                                        RouteReconciler pass over the persistent `ip -batch`;
- *                                        prints {"desired":…, "devices":…, "status":…} as JSON
- *   node ipip-guest.js serve ADDR PORT   TCP server: answers "<ADDR> <client address>"
- *   node ipip-guest.js probe PORT ADDR…  connects to each ADDR:PORT, prints one JSON result each
- * PLAN.json is a PlanInput (agent/routing/types.ts). The test writes the Loc-RIB part (`learned`)
- * itself: no BGP speaker runs in the guests, the routes are what BGP would have delivered.
+ *   node ipip-guest.js serve PORT        TCP server on 0.0.0.0:PORT, each client gets
+ *                                        "<address it reached> <client address>\n"; writes
+ *                                        "listening" first
+ *   node ipip-guest.js probe PORT ADDR…  connects to each ADDR:PORT in turn (up to 3 tries, 8 s
+ *                                        each), prints one JSON line per address:
+ *                                        {"to", "ok", "reply"?, "error"?, "ms", "tries"}
+ * Imports only node: modules, so it starts fast and needs nothing from the build but this file.
  */
-import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { systemClock } from '../../../agent/common/clock.js';
-import { createLogger } from '../../../agent/common/log.js';
-import { Iproute2Kernel, type PlanInput, plan, RouteReconciler, TunnelDevices } from '../../../agent/routing/index.js';
 
-async function apply(file: string): Promise<void> {
-  const log = createLogger({ level: 'warn', base: { component: 'ipip-guest' } });
-  const input = JSON.parse(readFileSync(file, 'utf8')) as PlanInput;
-  const desired = plan(input);
-  const devices = new TunnelDevices({ log });
-  const devResults = await devices.apply(desired.devices);
-  await devices.enableForwarding();
-  const kernel = new Iproute2Kernel({ log, clock: systemClock });
-  const rec = new RouteReconciler({ kernel, clock: systemClock, log });
-  rec.setDesired(desired, { complete: true });
-  rec.start();
-  await rec.idle();
-  const status = rec.status();
-  await rec.stop();
-  await kernel.close();
-  process.stdout.write(
-    `${JSON.stringify({
-      desired: { routes: desired.routes, devices: desired.devices, skipped: desired.skipped },
-      devices: devResults.map((d) => ({ device: d.device, ok: d.ok, action: d.action, error: d.error?.message })),
-      status,
-    })}\n`,
-  );
-}
-
-function serve(addr: string, port: number): void {
+function serve(port: number): void {
   const srv = createServer((s) => {
     s.on('error', () => {});
-    s.end(`${addr} ${s.remoteAddress}\n`);
+    s.end(`${s.localAddress} ${s.remoteAddress}\n`);
   });
-  srv.listen(port, addr, () => process.stdout.write(`listening ${addr}:${port}\n`));
+  srv.on('error', (e) => {
+    process.stderr.write(`ipip-guest serve: ${e.message}\n`);
+    process.exit(1);
+  });
+  srv.listen(port, '0.0.0.0', () => process.stdout.write(`listening 0.0.0.0:${port}\n`));
   process.on('SIGTERM', () => process.exit(0));
 }
 
-function probeOne(addr: string, port: number): Promise<{ to: string; ok: boolean; reply?: string; error?: string }> {
+interface ProbeResult {
+  to: string;
+  ok: boolean;
+  reply?: string;
+  error?: string;
+  ms: number;
+  /** connection attempts made (1 = first try) */
+  tries?: number;
+}
+
+function probeOnce(addr: string, port: number): Promise<ProbeResult> {
+  const t0 = performance.now();
   return new Promise((resolve) => {
     const s = connect({ host: addr, port });
     let out = '';
+    const done = (r: Omit<ProbeResult, 'ms'>) => resolve({ ...r, ms: Math.round(performance.now() - t0) });
     s.setTimeout(8000, () => {
       s.destroy();
-      resolve({ to: addr, ok: false, error: 'timeout' });
+      done({ to: addr, ok: false, error: 'timeout' });
     });
     s.on('data', (d) => {
       out += d;
     });
-    s.on('end', () => resolve({ to: addr, ok: true, reply: out.trim() }));
-    s.on('error', (e: NodeJS.ErrnoException) => resolve({ to: addr, ok: false, error: e.code ?? e.message }));
+    s.on('end', () => done({ to: addr, ok: true, reply: out.trim() }));
+    s.on('error', (e: NodeJS.ErrnoException) => done({ to: addr, ok: false, error: e.code ?? e.message }));
   });
 }
 
 async function probe(port: number, addrs: string[]): Promise<void> {
-  for (const a of addrs) process.stdout.write(`${JSON.stringify(await probeOne(a, port))}\n`);
+  for (const a of addrs) {
+    let r = await probeOnce(a, port);
+    let tries = 1;
+    // A route that changed a moment ago (mode switch) may cost the first SYN: retry, and say so.
+    while (!r.ok && tries < 3) {
+      r = await probeOnce(a, port);
+      tries++;
+    }
+    process.stdout.write(`${JSON.stringify({ ...r, tries })}\n`);
+  }
 }
 
-async function main(): Promise<void> {
+function main(): void {
   const [cmd, ...args] = process.argv.slice(2);
-  if (cmd === 'apply') await apply(args[0]!);
-  else if (cmd === 'serve') serve(args[0]!, Number(args[1]));
-  else if (cmd === 'probe') await probe(Number(args[0]), args.slice(1));
-  else throw new Error(`usage: ipip-guest.js apply PLAN | serve ADDR PORT | probe PORT ADDR...`);
+  if (cmd === 'serve' && args.length === 1) serve(Number(args[0]));
+  else if (cmd === 'probe' && args.length >= 2) {
+    probe(Number(args[0]), args.slice(1)).catch((e: unknown) => {
+      process.stderr.write(`ipip-guest probe: ${String(e)}\n`);
+      process.exit(1);
+    });
+  } else {
+    process.stderr.write('usage: ipip-guest.js serve PORT | probe PORT ADDR...\n');
+    process.exit(2);
+  }
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`ipip-guest: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exit(1);
-});
+main();
