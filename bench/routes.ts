@@ -6,8 +6,9 @@
  *     (bench/routes-peers.ts) to one device under test until all N are routes in its kernel
  *     (counted by `ip monitor route` in the DUT's namespace, proto 80 for Petrel, proto bird for
  *     BIRD). Petrel: etcd + one petrel-agent in the namespace, a pool 20.0.0.0/8 (Never) covering
- *     the feed and the tester as a global BGP peer (`petrelctl bgp peer add`): external routes inside
- *     a pool are programmed (agent/bgp-config.ts). BIRD 2: `protocol bgp` + `protocol kernel`.
+ *     the feed and the tester as a global BGP peer (`petrelctl bgp peer add`), the agent started with
+ *     `--import-external-routes true` (an external peer's routes reach the kernel only with it).
+ *     BIRD 2: `protocol bgp` + `protocol kernel`.
  *     Time from the session Established (tester's `firstUp`) to the last route in the kernel, peak
  *     RSS (VmHWM) and RSS growth per 100k routes, CPU seconds.
  *  2. convergence: two nodes on a bridge; a block claimed on A (Petrel: an `assign` of one address
@@ -281,7 +282,15 @@ interface Agent {
   stop(): Promise<void>;
 }
 
-function startAgent(ns: Netns, name: string, ip: string, etcd: string, tmp: string, level = 'warn'): Agent {
+function startAgent(
+  ns: Netns,
+  name: string,
+  ip: string,
+  etcd: string,
+  tmp: string,
+  level = 'warn',
+  extra: string[] = [],
+): Agent {
   const dir = process.env.PETREL_BENCH_LOG ?? tmp;
   mkdirSync(dir, { recursive: true });
   const logFile = join(dir, `agent-${name}-${process.pid}.log`);
@@ -309,6 +318,7 @@ function startAgent(ns: Netns, name: string, ip: string, etcd: string, tmp: stri
       '127.0.0.1:9099',
       '--log-level',
       process.env.PETREL_BENCH_LOG_LEVEL ?? level,
+      ...extra,
     ],
     { stdio: ['ignore', log, log] },
   );
@@ -498,7 +508,11 @@ async function programming(dut: DutName, count: number, runNo: number): Promise<
         '--as',
         String(TESTER_AS),
       );
-      const a = startAgent(node, 'dut', '10.98.1.1/24', etcd.endpoint, tmp);
+      // The tester is an external peer: its routes reach the kernel only with this flag.
+      const a = startAgent(node, 'dut', '10.98.1.1/24', etcd.endpoint, tmp, 'warn', [
+        '--import-external-routes',
+        'true',
+      ]);
       stops.push(() => a.stop());
       await listening(node, 179, a);
       pid = a.d.pid;
