@@ -6,7 +6,8 @@
  * Boot: the kernel runs INIT (PID 1, static busybox) from the initramfs; it loads the modules the
  * root needs, mounts the host's / over virtio-9p read-only as the lower layer of an overlay with a
  * tmpfs upper layer, and switch_roots into STAGE2. STAGE2 (PID 1 on the host's own userland) sets
- * up /proc, /sys, /dev/pts, fresh /run and /tmp, mounts the rig's run directory (9p tag
+ * up /proc, /sys, /dev/pts and a fresh /run (/tmp stays the overlay's, so a checkout under the
+ * host's /tmp is visible at its own path), mounts the rig's run directory (9p tag
  * `petrelvm`, read-write) at /vm, configures eth0 from /vm/NODE/env, and then:
  *   mode run:    runs /vm/NODE/cmd, writes output.log and rc, powers off;
  *   mode serve:  starts /vm/NODE/cmd in the background in its own session (service.log,
@@ -58,7 +59,8 @@ $BB mkdir -p /dev/pts /dev/shm
 $BB mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 $BB mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 $BB mount -t tmpfs -o mode=755 tmpfs /run
-$BB mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp stays the overlay's: the host's /tmp shows through read-only (a checkout there, e.g. CI's
+# clone in /tmp, is visible at the same path) and writes land in the tmpfs upper layer.
 $BB mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 $BB mkdir -p /run/netns /run/lock /vm
 # busybox applets last on PATH: a fallback (ping, nc) for tools the host lacks
