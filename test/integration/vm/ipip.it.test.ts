@@ -477,17 +477,22 @@ describe('IPIP in qemu guests: 3 agents, Always then CrossSubnet', { skip, timeo
     for (const a of NODES) {
       for (const b of NODES) {
         if (a === b) continue;
+        // Pod traffic from a to b inside protocol 4 between their node addresses: a's pod (or its
+        // tunnel address, for node -> pod) to b's pod, or a's pod answering b. (Which of a
+        // connection's frames the capture holds varies: seen once missing one SYN under load.)
+        const mine = [podIp[a.name], tunnelOf(a.name)];
+        const theirs = [podIp[b.name], tunnelOf(b.name)];
         const seen = ipip.some(
           (f) =>
             f.outer.src === a.ip &&
             f.outer.dst === b.ip &&
-            f.inner!.src === podIp[a.name] &&
-            f.inner!.dst === podIp[b.name] &&
-            f.inner!.dstPort === PORT,
+            mine.includes(f.inner!.src) &&
+            theirs.includes(f.inner!.dst) &&
+            (f.inner!.dstPort === PORT || f.inner!.srcPort === PORT),
         );
         assert.ok(
           seen,
-          `no IPIP frame ${a.ip} > ${b.ip} carrying ${podIp[a.name]} > ${podIp[b.name]}:${PORT}; captured:\n${frames.map(describeFrame).join('\n')}`,
+          `no IPIP frame ${a.ip} > ${b.ip} carrying pod traffic ${mine.join('|')} > ${theirs.join('|')}; captured:\n${frames.map(describeFrame).join('\n')}`,
         );
       }
     }
