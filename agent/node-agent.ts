@@ -19,7 +19,7 @@ import type { Logger } from './common/log.js';
 import type { AgentConfig } from './config.js';
 import { type DetectMethod, ifaceOf } from './node/autodetect.js';
 import { autodetect, readInterfaces } from './node/autodetect-edge.js';
-import { nodeKeys } from './node/record.js';
+import { addrOf, nodeKeys } from './node/record.js';
 import { DuplicateAddressError, NodeRegistration } from './node/register.js';
 import { type AgentMetrics, createAgentMetrics } from './status/metrics.js';
 import type { Readiness } from './status/server.js';
@@ -213,7 +213,7 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
     // kernel only with --import-external-routes; the mesh and reflectors are nodes.
     const nodeAddrs = new Set<string>();
     for (const n of s.nodes)
-      for (const a of [n.ipv4, n.ipv6]) if (a) nodeAddrs.add((a.split('/')[0] ?? '').toLowerCase());
+      for (const a of [n.ipv4, n.ipv6]) if (a) nodeAddrs.add(addrOf(a).toLowerCase());
     const learned = (this.bgp?.learnedRoutes() ?? []).filter(
       (r) => this.cfg.importExternalRoutes || r.peer === undefined || nodeAddrs.has(r.peer.toLowerCase()),
     );

@@ -24,15 +24,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { BIN_DIR, PETREL_BINS, pluginDir, REF_PLUGINS } from './bins.js';
 import { type EtcdHandle, startEtcd } from './etcd.js';
 import type { ProbedCapability } from './needs.js';
 import { createNetns, type ExecResult, type Netns } from './netns.js';
-import { ROOT } from './petrelctl.js';
 import { type Daemon, startDaemon, waitFor } from './process.js';
 
-export const BIN_DIR = join(ROOT, 'bin');
-export const SEA_DIR = join(ROOT, 'dist-sea');
-export const REF_PLUGINS = '/usr/lib/cni';
+export { BIN_DIR, pluginDir, REF_PLUGINS, SEA_DIR } from './bins.js';
 
 /** The fabric's own address: etcd, the nodes' default gateway. */
 export const FABRIC_IP = '10.99.0.1';
@@ -48,24 +46,12 @@ export const ROUTED_GW6 = 'fd98::1';
 export const UPLINK = 'eth0';
 export const STATUS_PORT = 9099;
 
-/** Where the CNI plugin executables under test live (PETREL_CNI_BIN_DIR overrides). */
-export function pluginDir(): string {
-  if (process.env.PETREL_CNI_BIN_DIR) return process.env.PETREL_CNI_BIN_DIR;
-  return existsSync(join(SEA_DIR, 'petrel')) && existsSync(join(SEA_DIR, 'petrel-ipam')) ? SEA_DIR : BIN_DIR;
-}
-
 /** The agent, petrelctl and plugin executables, as a needs() capability. */
 export const CLUSTER_BINS: ProbedCapability = {
   name: 'cluster-bins',
   probe: () => {
-    const d = pluginDir();
-    for (const f of [
-      join(d, 'petrel'),
-      join(d, 'petrel-ipam'),
-      join(BIN_DIR, 'petrel-agent'),
-      join(BIN_DIR, 'petrelctl'),
-    ])
-      if (!existsSync(f)) return `needs ${f} (npm run build; npm run package)`;
+    const missing = PETREL_BINS.probe();
+    if (missing) return missing;
     if (!existsSync(join(REF_PLUGINS, 'ptp'))) return 'needs the reference CNI plugins in /usr/lib/cni';
     return false;
   },

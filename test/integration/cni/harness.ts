@@ -8,39 +8,13 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { BIN_DIR, pluginDir, REF_PLUGINS } from '../../helpers/bins.js';
 import { type EtcdHandle, startEtcd } from '../../helpers/etcd.js';
-import type { ProbedCapability } from '../../helpers/needs.js';
 import { createNetns, type ExecResult, type Netns, vethBetween } from '../../helpers/netns.js';
-import { ROOT } from '../../helpers/petrelctl.js';
 import { type Daemon, waitFor } from '../../helpers/process.js';
 
-export const SEA_DIR = join(ROOT, 'dist-sea');
-export const BIN_DIR = join(ROOT, 'bin');
+export { BIN_DIR, PETREL_BINS, pluginDir, REF_PLUGINS, SEA_DIR } from '../../helpers/bins.js';
 
-/** Where the plugin executables under test live. */
-export function pluginDir(): string {
-  if (process.env.PETREL_CNI_BIN_DIR) return process.env.PETREL_CNI_BIN_DIR;
-  return existsSync(join(SEA_DIR, 'petrel')) && existsSync(join(SEA_DIR, 'petrel-ipam')) ? SEA_DIR : BIN_DIR;
-}
-
-/** The plugin executables and the agent bundle, as a needs() capability: `needs('root', PETREL_BINS)`. */
-export const PETREL_BINS: ProbedCapability = {
-  name: 'petrel-bins',
-  probe: () => {
-    const d = pluginDir();
-    for (const f of [
-      join(d, 'petrel'),
-      join(d, 'petrel-ipam'),
-      join(BIN_DIR, 'petrel-agent'),
-      join(BIN_DIR, 'petrelctl'),
-    ]) {
-      if (!existsSync(f)) return `needs ${f} (npm run build; npm run package)`;
-    }
-    return false;
-  },
-};
-
-export const REF_PLUGINS = '/usr/lib/cni';
 /** The node netns's own address (on its dummy uplink). */
 export const NODE_IP = '192.168.77.1';
 /** The outside namespace's address: a client that reaches the node over its uplink. */
