@@ -142,8 +142,15 @@ for (const mode of ['iBGP (Calico mesh)', 'eBGP (4-octet AS)'] as const) {
         async () => (await us.status()).peers.every((p) => p.state === 'Established'),
         20_000,
       );
-      assert.match(await bird4.birdc('show', 'protocols', 'petrel'), /Established/);
-      assert.match(await bird6.birdc('show', 'protocols', 'petrel'), /Established/);
+      // Both ends must say so: our view alone can precede BIRD's (or outlive a session it dropped).
+      for (const b of [bird4, bird6]) {
+        await waitFor(
+          'BIRD 1.6 Established',
+          async () => /Established/.test(await b.birdc('show', 'protocols', 'petrel')),
+          10_000,
+        );
+      }
+      assert.ok((await us.status()).peers.every((p) => p.state === 'Established'));
     });
 
     test('our prefixes are in BIRD 1.6 (IPv4 from classic NLRI, IPv6 via bird6)', async () => {

@@ -59,6 +59,20 @@ async function addr(ns: Netns, dev: string, a4: string, a6: string): Promise<voi
   await ns.ip('link', 'set', dev, 'up');
 }
 
+/**
+ * Wait until the kernel reports the link operationally up. A veth's carrier reaches operstate
+ * through linkwatch, up to a second after `link set up`; a daemon started before that sees the
+ * interface change under it (BIRD 1.6 in eBGP, whose neighbor must be on a direct interface, then
+ * drops a fresh session with "Neighbor lost").
+ */
+async function operUp(ns: Netns, dev: string): Promise<void> {
+  await waitFor(
+    `${dev} operstate up`,
+    async () => (await ns.ip('-o', 'link', 'show', 'dev', dev)).includes('state UP'),
+    5000,
+  );
+}
+
 /** ours (10.99.0.1) <-> theirs (10.99.0.2) on one veth. */
 export async function twoNodes(): Promise<Topo> {
   const ours = await createNetns('us');
@@ -66,6 +80,8 @@ export async function twoNodes(): Promise<Topo> {
   await ours.ip('link', 'add', 'veth-us', 'type', 'veth', 'peer', 'name', 'veth-them', 'netns', theirs.name);
   await addr(ours, 'veth-us', '10.99.0.1/24', 'fd99::1/64');
   await addr(theirs, 'veth-them', '10.99.0.2/24', 'fd99::2/64');
+  await operUp(ours, 'veth-us');
+  await operUp(theirs, 'veth-them');
   return {
     ours,
     theirs,
@@ -94,6 +110,7 @@ export async function lan(n: number): Promise<{ nodes: Netns[]; destroy(): Promi
     await addr(ns, 'eth0', `10.99.0.${i + 1}/24`, `fd99::${i + 1}/64`);
     nodes.push(ns);
   }
+  for (const ns of nodes) await operUp(ns, 'eth0');
   return {
     nodes,
     destroy: async () => {
