@@ -4,7 +4,8 @@
  *
  *   IPAM socket    the CNI plugins' IPAM (answers code 11 while etcd is away)
  *   NodeAgent      node record + lease, cluster sync from etcd, BGP speaker
- *   Dataplane      kernel routes, tunnel devices, natOutgoing, from the NodeAgent's snapshots
+ *   Dataplane      kernel routes (rtnetlink via petrel-netlink, else `ip -batch`), tunnel
+ *                  devices, natOutgoing, from the NodeAgent's snapshots
  *   status server  /healthz /readyz /metrics /status /routes
  *
  * SIGTERM/SIGINT: exit 0 within 10 s; kernel routes stay, BGP sessions close without a
@@ -19,6 +20,7 @@ import { ConfigError, parseAgentConfig } from './config.js';
 import { Dataplane } from './dataplane.js';
 import { EtcdIpamBackend, IpamService, listenIpamSocket } from './ipam-service/index.js';
 import { NodeAgent } from './node-agent.js';
+import { findNetlinkHelper, NETLINK_HELPER } from './routing/kernel-netlink.js';
 import { startAgentStatusServer } from './status/index.js';
 import { ClusterEtcd } from './sync/etcd.js';
 
@@ -39,7 +41,13 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  const netlinkHelper = cfg.routeWriter === 'iproute2' ? undefined : findNetlinkHelper(process.argv[1]);
+  if (cfg.routeWriter === 'netlink' && !netlinkHelper) {
+    writeErr(`--route-writer netlink: ${NETLINK_HELPER} is not beside the agent, in ../dist-sea or on PATH\n`);
+    return 2;
+  }
   const log = createLogger({ level: cfg.logLevel, file: cfg.logFile, base: { component: 'petrel-agent' } });
+  log.info({ routeWriter: netlinkHelper ? 'netlink' : 'iproute2', helper: netlinkHelper }, 'route writer');
   const parts: Stoppable[] = [];
   let agent: NodeAgent | undefined;
   let dataplane: Dataplane | undefined;
@@ -85,6 +93,7 @@ async function main(): Promise<number> {
       log,
       clock: systemClock,
       externalRoutes: cfg.importExternalRoutes,
+      ...(netlinkHelper ? { netlinkHelper } : {}),
       onPass: (ms) => agent?.metrics.reconcileDuration.observe(ms / 1000),
     });
     dataplane = dp;
