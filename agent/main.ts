@@ -108,6 +108,14 @@ async function main(): Promise<number> {
           status: () => na.status(),
           routes: () => na.routes(),
           registry: na.metrics.registry,
+          watchRoutes: (onChange, onReset) => {
+            na.on('route', onChange);
+            na.on('routesReset', onReset);
+            return () => {
+              na.off('route', onChange);
+              na.off('routesReset', onReset);
+            };
+          },
         },
         cfg.statusListen.host,
         cfg.statusListen.port,
