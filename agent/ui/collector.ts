@@ -198,11 +198,17 @@ export class Collector extends EventEmitter<{ view: [ClusterView]; feed: [FeedEn
       etcd = await this.readEtcd();
     } catch (err) {
       this.o.log.warn({ err: errText(err) }, 'etcd read failed');
-      if (this.view) {
-        const problems = [`etcd unreachable: ${errText(err)}`, ...this.view.problems.filter((p) => !/^etcd/.test(p))];
-        this.view = { ...this.view, problems };
-        this.emit('view', this.view);
-      }
+      // Keep the last picture (marked), or start with an empty one: the page says why either way.
+      const last =
+        this.view ??
+        buildView(
+          { ipam: { pools: [], orphanBlocks: [] }, nodes: [], alive: [], bgp: { ...DEFAULT_BGP_CONFIG }, peers: [] },
+          [],
+          new Date(this.o.clock.wallNow()).toISOString(),
+        );
+      const problems = [`etcd unreachable: ${errText(err)}`, ...last.problems.filter((p) => !/^etcd/.test(p))];
+      this.view = { ...last, problems };
+      this.emit('view', this.view);
       return;
     }
     const targets = etcd.nodes.flatMap((n) => {

@@ -59,6 +59,7 @@ interface UiOptions {
   statusPort: string;
   refreshMs: string;
   netns?: string;
+  allowHost: string;
 }
 
 export function registerUi(program: Command, ctx: CtlContext): void {
@@ -69,13 +70,14 @@ export function registerUi(program: Command, ctx: CtlContext): void {
     .option('--status-port <port>', "the agents' status port (on each node address)", '9099')
     .option('--refresh-ms <ms>', 'how often to read etcd and ask the agents', '2000')
     .option('--netns <name>', 'run the UI inside this network namespace and relay --listen to it')
+    .option('--allow-host <names>', 'comma-separated Host names to serve besides IP literals and localhost', '')
     .action(async (o: UiOptions) => {
       const listen = listenOf(o.listen);
       const statusPort = intFlag(o.statusPort, '--status-port', 1, 65535);
       const refreshMs = intFlag(o.refreshMs, '--refresh-ms', 200, 600_000);
       if (o.netns) {
         if (listen.kind !== 'tcp') throw invalid('--netns relays a TCP --listen (HOST:PORT)');
-        await runInNetns(o.netns, listen, statusPort, refreshMs, ctx);
+        await runInNetns(o.netns, listen, statusPort, refreshMs, o.allowHost, ctx);
         return;
       }
       const [{ EtcdHttpStore }, { Collector }, { startUiServer }, { systemClock }] = await Promise.all([
@@ -94,7 +96,11 @@ export function registerUi(program: Command, ctx: CtlContext): void {
         clock: systemClock,
         log,
       });
-      const srv = await startUiServer(collector, listen, log);
+      const allow = o.allowHost
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+      const srv = await startUiServer(collector, listen, log, allow);
       collector.start();
       ctx.out(`petrelctl ui: serving ${srv.address}`);
       await untilSignal();
@@ -129,6 +135,7 @@ async function runInNetns(
   listen: { kind: 'tcp'; host: string; port: number },
   statusPort: number,
   refreshMs: number,
+  allowHost: string,
   ctx: CtlContext,
 ): Promise<void> {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/.test(netns))
@@ -155,6 +162,7 @@ async function runInNetns(
       String(statusPort),
       '--refresh-ms',
       String(refreshMs),
+      ...(allowHost ? ['--allow-host', allowHost] : []),
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );

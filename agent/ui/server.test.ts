@@ -81,9 +81,9 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const get = (path: string, method = 'GET') =>
+const get = (path: string, method = 'GET', headers: Record<string, string> = {}) =>
   new Promise<{ status: number; body: string; type: string }>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: fwd.port, path, method }, (res) => {
+    const req = request({ host: '127.0.0.1', port: fwd.port, path, method, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
@@ -123,6 +123,10 @@ test('bad requests: 405, 400, 404', async () => {
   assert.equal((await get('/api/path?from=a&to=b')).status, 404);
   assert.equal((await get('/api/feed?after=-1')).status, 400);
   assert.equal((await get('/nope')).status, 404);
+  // DNS rebinding: a name that is not ours.
+  assert.equal((await get('/api/cluster', 'GET', { host: 'evil.example:9180' })).status, 403);
+  assert.equal((await get('/api/cluster', 'GET', { host: 'localhost:9180' })).status, 200);
+  assert.equal((await get('/api/cluster', 'GET', { host: '[::1]:9180' })).status, 200);
 });
 
 test('route feed: an agent route event reaches /api/events and /api/feed', async () => {
@@ -179,4 +183,26 @@ test('parseListen: HOST:PORT, [V6]:PORT, unix:/path; everything else a ListenErr
   assert.deepEqual(parseListen('unix:/run/x/ui.sock'), { kind: 'unix', path: '/run/x/ui.sock' });
   for (const bad of ['9180', 'host:80', '1.2.3.4:70000', 'unix:rel.sock', `unix:/${'a'.repeat(120)}`, '::1:80', ''])
     assert.throws(() => parseListen(bad), ListenError, bad);
+});
+
+test('etcd unreachable at start: a picture anyway, naming the problem; later refreshes fill it', async () => {
+  const store = new MemoryStore();
+  store.failNext('list', new Error('ECONNREFUSED 10.99.0.1:2379'));
+  const c = new Collector({
+    store,
+    statusPort: agent.port,
+    refreshMs: 60_000,
+    requestTimeoutMs: 1000,
+    clock: systemClock,
+    log: silentLogger,
+  });
+  try {
+    await c.refresh();
+    assert.deepEqual(c.current()?.problems, ['etcd unreachable: ECONNREFUSED 10.99.0.1:2379']);
+    assert.deepEqual(c.current()?.nodes, []);
+    await c.refresh();
+    assert.deepEqual(c.current()?.problems, []);
+  } finally {
+    await c.stop();
+  }
 });

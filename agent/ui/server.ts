@@ -9,6 +9,8 @@
  *   GET /api/events       Server-Sent Events: `cluster` (the view, on connect and after every
  *                         refresh) and `feed` (each route feed entry; the last 100 on connect)
  * Other methods 405; unknown query parameters 400; at most MAX_CLIENTS event streams (then 503).
+ * DNS rebinding (a web page whose name resolves to 127.0.0.1 reading the picture): a Host header
+ * that is not an IP literal, `localhost` or one of `allowHosts` is refused (403).
  * Listens on TCP HOST:PORT or on a Unix socket (`unix:/path`), the latter for a UI inside a
  * network namespace reached through `petrelctl ui forward`. The socket file is made 0660.
  */
@@ -37,7 +39,16 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-store',
 };
 
-export async function startUiServer(collector: Collector, listen: ListenAddr, log: Logger): Promise<UiServer> {
+/** Host header hostnames always accepted: IP literals and localhost. */
+const LITERAL_HOST = /^(localhost|\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])$/;
+
+export async function startUiServer(
+  collector: Collector,
+  listen: ListenAddr,
+  log: Logger,
+  allowHosts: readonly string[] = [],
+): Promise<UiServer> {
+  const allowed = new Set(allowHosts.map((h) => h.toLowerCase()));
   const clients = new Set<ServerResponse>();
   const send = (res: ServerResponse, event: string, data: unknown) =>
     res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -66,6 +77,11 @@ export async function startUiServer(collector: Collector, listen: ListenAddr, lo
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       text(405, 'method not allowed\n');
+      return;
+    }
+    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+    if (host && !LITERAL_HOST.test(host) && !allowed.has(host)) {
+      text(403, `Host ${host} not allowed (petrelctl ui --allow-host)\n`);
       return;
     }
     let url: URL;
