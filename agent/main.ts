@@ -19,7 +19,7 @@ import { ConfigError, parseAgentConfig } from './config.js';
 import { Dataplane } from './dataplane.js';
 import { EtcdIpamBackend, IpamService, listenIpamSocket } from './ipam-service/index.js';
 import { NodeAgent } from './node-agent.js';
-import { startAgentStatusServer } from './status/index.js';
+import { MAX_WATCHERS, startAgentStatusServer } from './status/index.js';
 import { ClusterEtcd } from './sync/etcd.js';
 
 /** A running part of the agent that stops on shutdown, last started first stopped. */
@@ -102,6 +102,8 @@ async function main(): Promise<number> {
     parts.push({ name: 'dataplane', stop: () => dp.stop() });
     parts.push({ name: 'node', stop: () => na.stop(stopGraceful) });
     if (cfg.statusListen) {
+      // Each /routes/watch stream adds a 'route' and a 'routesReset' listener.
+      na.setMaxListeners(MAX_WATCHERS + 10);
       const st = await startAgentStatusServer(
         {
           readiness: () => na.readiness(),
