@@ -103,7 +103,7 @@ code { font: 12px ui-monospace, monospace; }
 #path-result li[data-ok="unknown"]::marker { content: "? "; color: var(--connecting); }
 #path-result .detail { color: var(--muted); }
 #problems li { color: var(--down); } #problems li.none { color: var(--up); list-style: none; }
-#feed { max-height: 18em; overflow: auto; font: 12px ui-monospace, monospace; padding-left: 2em; }
+#feed { max-height: 18em; overflow: auto; font: 12px ui-monospace, monospace; list-style: none; padding-left: .5em; margin: 0; }
 #feed li[data-kind="add"] .k { color: var(--up); } #feed li[data-kind="withdraw"] .k, #feed li[data-kind="stream-lost"] .k { color: var(--down); }
 #feed li[data-kind="replace"] .k { color: var(--connecting); } #feed li[data-kind="stream-up"] .k { color: #0969da; }
 `;

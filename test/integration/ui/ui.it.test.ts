@@ -8,8 +8,10 @@
  *  - the "A → B" panel: every check passes for two pods on different nodes;
  *  - after SIGKILL of node-3's agent: node-3 unreachable, the sessions to it not Established, the
  *    link drawn down, the feed says its stream was lost, and "A → C" fails at the agent and session.
- * Screenshots: test-artifacts/ui/cluster.png and test-artifacts/ui/agent-killed.png (or under
- * $PETREL_TEST_ARTIFACTS). Also: the Unix-socket UI reached through `petrelctl ui forward` and
+ *  - node-3 back as a route reflector with the mesh off: drawn as one, the sessions to it up,
+ *    none between the clients, and "A → B" passes through the reflector.
+ * Screenshots: test-artifacts/ui/{cluster,agent-killed,route-reflector}.png (or under
+ * $PETREL_TEST_ARTIFACTS/ui/). Also: the Unix-socket UI reached through `petrelctl ui forward` and
  * `petrelctl ui --netns` from the root namespace (loopback only there), and the API's bad requests.
  */
 import assert from 'node:assert/strict';
@@ -226,6 +228,38 @@ describe('petrelctl ui in headless Chromium on a 3-node cluster', { skip }, () =
     const shot = artifactPath('ui', 'agent-killed.png');
     await page.screenshot({ path: shot as `${string}.png`, fullPage: true });
     assert.ok(statSync(shot).size > 10_000);
+  });
+
+  test('node-3 back as a route reflector, mesh off: drawn as one, its sessions up, A → B through it', async () => {
+    await c.node(3).startAgent(['--labels', 'rr=true', '--route-reflector-cluster-id', '224.0.0.1']);
+    await c.petrelctlOk('bgp', 'peer', 'add', 'to-rr', '--node-selector', 'all()', '--peer-selector', "rr == 'true'");
+    await c.petrelctlOk('bgp', 'config', 'set', '--node-mesh', 'off');
+    await waitDom(
+      'node-3 a reflector, sessions to it up, no node-1 ↔ node-2 session',
+      `document.querySelector('article[data-node="node-3"]')?.dataset.agent === 'up' &&
+       !!document.querySelector('article[data-node="node-3"] [data-rr="224.0.0.1"]') &&
+       !!document.querySelector('g[data-topo-node="node-3"] circle.rr-ring') &&
+       ['node-1|node-3', 'node-2|node-3'].every((k) => document.querySelector('line[data-link="' + k + '"]')?.dataset.health === 'up') &&
+       !document.querySelector('line[data-link="node-1|node-2"]') &&
+       document.querySelectorAll('tr[data-session][data-state="Established"]').length === 4`,
+      60_000,
+    );
+    await waitDom(
+      'feed: node-3 stream back',
+      `!!document.querySelector('#feed li[data-kind="stream-up"][data-node="node-3"]')`,
+    );
+    const view = await api<ViewJson>('/api/cluster');
+    const id = (p: Pod) => view.pods.find((x) => x.ips.includes(p.ip))?.id as string;
+    await page.select('#path-from', id(a));
+    await page.select('#path-to', id(b));
+    await page.click('#path-check');
+    await waitDom(
+      'A → B through the reflector',
+      `document.querySelector('#path-verdict')?.dataset.ok === 'true' &&
+       /through route reflector node-3/.test(document.querySelector('#path-result [data-check="session"]')?.textContent ?? '')`,
+    );
+    const shot = artifactPath('ui', 'route-reflector.png');
+    await page.screenshot({ path: shot as `${string}.png`, fullPage: true });
   });
 
   test('UI on a Unix socket in the fabric netns, reached from the root netns through `ui forward` and `ui --netns`', async () => {
