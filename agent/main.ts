@@ -21,7 +21,7 @@ import { Dataplane } from './dataplane.js';
 import { EtcdIpamBackend, IpamService, listenIpamSocket } from './ipam-service/index.js';
 import { NodeAgent } from './node-agent.js';
 import { findNetlinkHelper, NETLINK_HELPER } from './routing/kernel-netlink.js';
-import { startAgentStatusServer } from './status/index.js';
+import { MAX_WATCHERS, startAgentStatusServer } from './status/index.js';
 import { ClusterEtcd } from './sync/etcd.js';
 
 /** A running part of the agent that stops on shutdown, last started first stopped. */
@@ -111,12 +111,22 @@ async function main(): Promise<number> {
     parts.push({ name: 'dataplane', stop: () => dp.stop() });
     parts.push({ name: 'node', stop: () => na.stop(stopGraceful) });
     if (cfg.statusListen) {
+      // Each /routes/watch stream adds a 'route' and a 'routesReset' listener.
+      na.setMaxListeners(MAX_WATCHERS + 10);
       const st = await startAgentStatusServer(
         {
           readiness: () => na.readiness(),
           status: () => na.status(),
           routes: () => na.routes(),
           registry: na.metrics.registry,
+          watchRoutes: (onChange, onReset) => {
+            na.on('route', onChange);
+            na.on('routesReset', onReset);
+            return () => {
+              na.off('route', onChange);
+              na.off('routesReset', onReset);
+            };
+          },
         },
         cfg.statusListen.host,
         cfg.statusListen.port,

@@ -35,6 +35,8 @@ export interface CtlContext {
   setExitCode(code: number): void;
   /** The global flags (etcd endpoints and TLS). */
   options(): GlobalOptions;
+  /** The command's logger (stderr), loaded on first use. */
+  log(): Promise<Logger>;
 }
 
 /** `log` is called when a command opens etcd (loading the logger is part of petrelctl's start-up). */
@@ -65,6 +67,7 @@ export function makeContext(
     },
     setExitCode: setExit,
     options: getOpts,
+    log: async () => log(),
   };
 }
 
