@@ -4,10 +4,11 @@
  * agent/routing: what issue 9 specifies), TCP echo servers in pods, and the all-pairs TCP matrix.
  */
 import assert from 'node:assert/strict';
+import type { Proc } from '../../../agent/lab/sh.js';
 import type { Cluster, ClusterNode, KernelRoute, Pod } from '../../helpers/cluster.js';
 import { BIN_DIR, UPLINK } from '../../helpers/cluster.js';
 import { run, tcpRequest } from '../../helpers/netns.js';
-import { type Daemon, waitFor } from '../../helpers/process.js';
+import { waitFor } from '../../helpers/process.js';
 
 export interface NodeInfo {
   name: string;
@@ -165,7 +166,7 @@ export async function echoServer(
   tag: string,
   port = ECHO_PORT,
   host = '::',
-): Promise<Daemon> {
+): Promise<Proc> {
   const d = c.spawn(ns, process.execPath, ['-e', ECHO, host, String(port), tag]);
   const how = await waitFor(`echo server ${tag}`, () =>
     d.exited() ? 'exited' : d.output().includes('listening') && 'up',
