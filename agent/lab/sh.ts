@@ -166,10 +166,17 @@ function readTail(file: string): string {
 
 /**
  * Starts `cmd args` inside namespace NS (or in this namespace when NS is '') as the leader of a new
- * process group, output appended to outFile. Unreferenced: this process may exit while it runs.
+ * process group, output appended to outFile ('w': outFile truncated first). Unreferenced: this process may exit while it runs.
  */
-export function spawnGroup(ns: string, cmd: string, args: string[], outFile: string, env?: NodeJS.ProcessEnv): Proc {
-  const fd = openSync(outFile, 'a');
+export function spawnGroup(
+  ns: string,
+  cmd: string,
+  args: string[],
+  outFile: string,
+  env?: NodeJS.ProcessEnv,
+  flags: 'a' | 'w' = 'a',
+): Proc {
+  const fd = openSync(outFile, flags);
   const [c, a] = ns ? ['ip', ['netns', 'exec', ns, cmd, ...args]] : [cmd, args];
   let child: ChildProcess;
   try {
