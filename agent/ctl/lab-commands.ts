@@ -52,12 +52,28 @@ export function registerLab(program: Command, ctx: CtlContext): void {
     .addOption(new Option('--mode <mode>', 'pool encapsulation').choices(Object.values(LabMode)).default('vxlan'))
     .option('--pods-per-node <n>', 'pods made on every node', intArg('--pods-per-node'), 2)
     .option('--ipv6', 'dual stack: IPv6 node addresses and an IPv6 pool too')
+    .option('--external-router', 'a BIRD 2 router on the fabric peering with every node (eBGP, AS 65000)')
     .action(
-      act(async (o: { name: string; nodes: number; mode: string; podsPerNode: number; ipv6?: boolean }) =>
-        lab.labUp(
-          { name: o.name, nodes: o.nodes, mode: parseMode(o.mode), podsPerNode: o.podsPerNode, ipv6: o.ipv6 === true },
-          io,
-        ),
+      act(
+        async (o: {
+          name: string;
+          nodes: number;
+          mode: string;
+          podsPerNode: number;
+          ipv6?: boolean;
+          externalRouter?: boolean;
+        }) =>
+          lab.labUp(
+            {
+              name: o.name,
+              nodes: o.nodes,
+              mode: parseMode(o.mode),
+              podsPerNode: o.podsPerNode,
+              ipv6: o.ipv6 === true,
+              externalRouter: o.externalRouter === true,
+            },
+            io,
+          ),
       ),
     );
 
@@ -74,29 +90,19 @@ export function registerLab(program: Command, ctx: CtlContext): void {
     .addOption(nameOption())
     .action(act(async (target: string, cmd: string[], o: { name: string }) => lab.labExec(o.name, target, cmd)));
 
-  labCmd
-    .command('add-pod <node>')
-    .description('a pod on NODE through the petrel CNI plugin (ADD)')
-    .addOption(nameOption())
-    .action(act((node: string, o: { name: string }) => lab.labAddPod(o.name, node, io)));
-
-  labCmd
-    .command('rm-pod <pod>')
-    .description('remove a pod (CNI DEL, then its netns)')
-    .addOption(nameOption())
-    .action(act((pod: string, o: { name: string }) => lab.labRmPod(o.name, pod, io)));
-
-  labCmd
-    .command('kill-agent <node>')
-    .description("SIGKILL a node's petrel-agent (kernel routes stay)")
-    .addOption(nameOption())
-    .action(act((node: string, o: { name: string }) => lab.labKillAgent(o.name, node, io)));
-
-  labCmd
-    .command('start-agent <node>')
-    .description("start a node's petrel-agent again")
-    .addOption(nameOption())
-    .action(act((node: string, o: { name: string }) => lab.labStartAgent(o.name, node, io)));
+  // One argument each: a node or a pod.
+  const single: [string, string, (name: string, arg: string, io: lab.LabIo) => Promise<number>][] = [
+    ['add-pod <node>', 'a pod on NODE through the petrel CNI plugin (ADD)', lab.labAddPod],
+    ['rm-pod <pod>', 'remove a pod (CNI DEL, then its netns)', lab.labRmPod],
+    ['kill-agent <node>', "SIGKILL a node's petrel-agent (kernel routes stay)", lab.labKillAgent],
+    ['start-agent <node>', "start a node's petrel-agent again", lab.labStartAgent],
+  ];
+  for (const [spec, description, fn] of single)
+    labCmd
+      .command(spec)
+      .description(description)
+      .addOption(nameOption())
+      .action(act((arg: string, o: { name: string }) => fn(o.name, arg, io)));
 
   labCmd
     .command('down')

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { buildCluster, initialState, type LabCluster, openCluster } from './cluster.js';
+import { startExternalRouter } from './external.js';
 import {
   freeLabIndex,
   LabConfigError,
@@ -93,6 +94,8 @@ export interface UpOptions {
   mode: LabMode;
   podsPerNode: number;
   ipv6: boolean;
+  /** A BIRD 2 router peering with every node (external.ts). */
+  externalRouter?: boolean;
   /** How long to wait for every session and every pod pair before giving up (ms). */
   settleMs?: number;
 }
@@ -137,6 +140,11 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
     throw err;
   }
   try {
+    if (o.externalRouter) {
+      say('external router: BIRD 2, eBGP with every node');
+      await startExternalRouter(c, (f, text) => writeFileSync(f, text));
+      saveState(c.state);
+    }
     if (o.podsPerNode > 0) say(`${o.podsPerNode * o.nodes} pods through the petrel CNI plugin`);
     for (const n of c.state.nodes)
       for (let j = 0; j < o.podsPerNode; j++) {

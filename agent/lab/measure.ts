@@ -7,8 +7,17 @@
  */
 import { join } from 'node:path';
 import type { LabCluster } from './cluster.js';
+import { birdSessions } from './external.js';
 import { expectedEncap, PROBE_PORT, UPLINK } from './layout.js';
-import { encapOfLine, type LabSummary, type NodeSummary, type PathSummary, type Probe, summarize } from './report.js';
+import {
+  EXTERNAL_SOURCE,
+  encapOfLine,
+  type LabSummary,
+  type NodeSummary,
+  type PathSummary,
+  type Probe,
+  summarize,
+} from './report.js';
 import { endGroup, netns, type Proc, pidAlive, spawnGroup, waitFor } from './sh.js';
 
 const FETCH_ALL = `
@@ -25,19 +34,24 @@ srv.listen({ host: '::', port: Number(port), ipv6Only: false }, () => process.st
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-const CONNECT_ALL = `
+/**
+ * Node script: `-e CONNECT_ALL MS HOST:PORT...` connects to every target at once (IPv6 bare, split at
+ * the last ':'), each with an MS timeout, and prints [{ t, out } | { t, err }] in target order.
+ */
+export const CONNECT_ALL = `
 const net = require('net');
-const [port, ms, ...targets] = process.argv.slice(1);
-const one = (host) => new Promise((resolve) => {
-  const s = net.connect({ host, port: Number(port) });
+const [ms, ...targets] = process.argv.slice(1);
+const one = (t) => new Promise((resolve) => {
+  const i = t.lastIndexOf(':');
+  const s = net.connect({ host: t.slice(0, i), port: Number(t.slice(i + 1)) });
   let out = '';
   const done = (r) => { s.destroy(); resolve(r); };
-  s.setTimeout(Number(ms), () => done({ host, err: 'timeout' }));
+  s.setTimeout(Number(ms), () => done({ t, err: 'timeout' }));
   s.on('data', (d) => { out += d; });
-  s.on('end', () => done({ host, out: out.trim() }));
-  s.on('error', (e) => done({ host, err: e.code || e.message }));
+  s.on('end', () => done({ t, out: out.trim() }));
+  s.on('error', (e) => done({ t, err: e.code || e.message }));
 });
-Promise.all(targets.map(one)).then((r) => process.stdout.write(JSON.stringify(r)));
+Promise.all(targets.map(one)).then((r) => { process.stdout.write(JSON.stringify(r)); });
 `;
 
 interface NodeListRow {
@@ -110,18 +124,23 @@ async function withEchoServers<T>(c: LabCluster, fn: () => Promise<T>): Promise<
 
 async function matrix(c: LabCluster, timeoutMs: number): Promise<Probe[]> {
   const pods = c.state.pods;
+  const ext = c.state.externalRouter;
+  const sources = [
+    ...pods.map((p) => ({ name: p.name, netns: p.netns })),
+    ...(ext ? [{ name: EXTERNAL_SOURCE, netns: ext.netns }] : []),
+  ];
   const results = await Promise.all(
-    pods.map(async (from) => {
+    sources.map(async (from) => {
       const targets = pods
-        .filter((p) => p !== from)
+        .filter((p) => p.name !== from.name)
         .flatMap((p) => [p.ip, p.ip6].filter((a) => a !== '').map((addr) => ({ p, addr })));
       if (targets.length === 0) return [];
       const r = await netns(from.netns).exec(
         c.state.nodeExec,
-        ['-e', CONNECT_ALL, String(PROBE_PORT), String(timeoutMs), ...targets.map((t) => t.addr)],
+        ['-e', CONNECT_ALL, String(timeoutMs), ...targets.map((t) => `${t.addr}:${PROBE_PORT}`)],
         { timeoutMs: timeoutMs + 10_000 },
       );
-      let answers: { host: string; out?: string; err?: string }[] = [];
+      let answers: { t: string; out?: string; err?: string }[] = [];
       try {
         answers = JSON.parse(r.stdout) as typeof answers;
       } catch {
@@ -160,7 +179,7 @@ async function packetPath(c: LabCluster): Promise<PathSummary | undefined> {
     await waitFor('tcpdump listening', () => cap.exited() || cap.output().includes('listening on'), 10_000);
     const deadline = performance.now() + 5000;
     while (performance.now() < deadline && !cap.exited()) {
-      await netns(from.netns).exec(s.nodeExec, ['-e', CONNECT_ALL, String(PROBE_PORT), '1000', to.ip], {
+      await netns(from.netns).exec(s.nodeExec, ['-e', CONNECT_ALL, '1000', `${to.ip}:${PROBE_PORT}`], {
         timeoutMs: 5000,
       });
       await waitFor('a captured frame', () => cap.exited(), 1000).catch(() => {});
@@ -200,5 +219,14 @@ export async function measureLab(c: LabCluster, o: MeasureOptions = {}): Promise
     pods: s.pods.map((p) => ({ name: p.name, node: p.node, ip: p.ip, ip6: p.ip6 })),
     matrix: probes,
     ...(path ? { path } : {}),
+    ...(s.externalRouter
+      ? {
+          externalRouter: {
+            ip: s.externalRouter.ip,
+            asNumber: s.externalRouter.asNumber,
+            sessions: await birdSessions(c),
+          },
+        }
+      : {}),
   });
 }

@@ -5,6 +5,9 @@
  */
 import type { LabMode } from './layout.js';
 
+/** The matrix source name of the external router's probes. */
+export const EXTERNAL_SOURCE = 'ext-router';
+
 export type Encap = 'ipip' | 'vxlan' | 'plain';
 
 export interface SessionSummary {
@@ -65,6 +68,8 @@ export interface LabSummary {
   pods: PodSummary[];
   matrix: Probe[];
   path?: PathSummary;
+  /** With --external-router: BIRD's sessions (one per node and family); its TCP probes are in matrix (from EXTERNAL_SOURCE). */
+  externalRouter?: { ip: string; asNumber: number; sessions: { name: string; state: string }[] };
   healthy: boolean;
   problems: string[];
 }
@@ -79,6 +84,9 @@ export function problemsOf(s: Omit<LabSummary, 'healthy' | 'problems'>): string[
     if (!n.alive) out.push(`${n.name}: no live node record`);
     for (const x of n.sessions) if (x.state !== 'Established') out.push(`${n.name}: BGP ${x.peer} ${x.state}`);
   }
+  for (const x of s.externalRouter?.sessions ?? [])
+    if (x.state !== 'Established') out.push(`external router: BGP ${x.name} ${x.state}`);
+  if (s.externalRouter && s.externalRouter.sessions.length === 0) out.push('external router: no BGP session');
   for (const p of s.matrix) if (!p.ok) out.push(`${p.from} -> ${p.to} (${p.addr}): ${p.error ?? 'failed'}`);
   if (s.path && s.path.seen !== s.path.expected)
     out.push(`path ${s.path.from} -> ${s.path.to}: saw ${s.path.seen}, expected ${s.path.expected}`);
@@ -105,14 +113,21 @@ export function table(rows: string[][]): string {
  * The pod x pod matrix: a row per source pod, a column per destination pod; "ok" when every address
  * of the destination answered, "-" on the diagonal, else "FAIL".
  */
-export function renderMatrix(pods: readonly string[], probes: readonly Probe[]): string {
+export function renderMatrix(
+  pods: readonly string[],
+  probes: readonly Probe[],
+  extraSources: readonly string[] = [],
+): string {
   const cell = (from: string, to: string) => {
     if (from === to) return '-';
     const ps = probes.filter((p) => p.from === from && p.to === to);
     if (ps.length === 0) return '?';
     return ps.every((p) => p.ok) ? 'ok' : 'FAIL';
   };
-  return table([['FROM \\ TO', ...pods], ...pods.map((f) => [f, ...pods.map((t) => cell(f, t))])]);
+  return table([
+    ['FROM \\ TO', ...pods],
+    ...[...pods, ...extraSources].map((f) => [f, ...pods.map((t) => cell(f, t))]),
+  ]);
 }
 
 const ENCAP_TEXT: Record<Encap | 'none', string> = {
@@ -161,6 +176,17 @@ export function renderSummary(s: LabSummary): string {
         s.pods.map((p) => p.name),
         s.matrix,
       ),
+    );
+  }
+  if (s.externalRouter) {
+    const up = s.externalRouter.sessions.filter((x) => x.state === 'Established').length;
+    out.push('');
+    out.push(
+      `External router (BIRD) ${s.externalRouter.ip} AS ${s.externalRouter.asNumber}: ${up}/${s.externalRouter.sessions.length} sessions up` +
+        s.externalRouter.sessions
+          .filter((x) => x.state !== 'Established')
+          .map((x) => ` ${x.name}:${x.state}`)
+          .join(''),
     );
   }
   if (s.path) {

@@ -25,6 +25,7 @@ import type { LabPool } from '../../agent/lab/layout.js';
 import type { ExecResult, Proc } from '../../agent/lab/sh.js';
 import type { NodeState } from '../../agent/lab/state.js';
 import { BIN_DIR, PETREL_BINS, pluginDir, REF_PLUGINS } from './bins.js';
+import type { EtcdHandle } from './etcd.js';
 import type { ProbedCapability } from './needs.js';
 import { type Netns, netnsHandle as nsHandle } from './netns.js';
 
@@ -173,15 +174,8 @@ export type NodeRef = ClusterNode | string | number;
 /** A running agent: this process's child. */
 export type AgentProc = Proc & { readonly proc: ChildProcess };
 
-export interface ClusterEtcd {
-  readonly endpoint: string;
-  readonly dataDir: string;
-  pid(): number;
-  /** Stops the process (data kept). */
-  stop(): Promise<void>;
-  /** Starts again on the same address and data dir. */
-  restart(): Promise<void>;
-}
+/** The cluster's etcd (restart: on the same address and data dir). */
+export type ClusterEtcd = Omit<EtcdHandle, 'destroy'>;
 
 // ---------------------------------------------------------------- the cluster
 
