@@ -168,13 +168,14 @@ export function renderSummary(s: LabSummary): string {
           ...s.pods.map((p) => [p.name, p.node, [p.ip, p.ip6].filter(Boolean).join(',')]),
         ]),
   );
-  if (s.pods.length > 1) {
+  if (s.pods.length > 1 || (s.externalRouter && s.pods.length > 0)) {
     out.push('');
     out.push('TCP pod x pod:');
     out.push(
       renderMatrix(
         s.pods.map((p) => p.name),
         s.matrix,
+        s.externalRouter ? [EXTERNAL_SOURCE] : [],
       ),
     );
   }
