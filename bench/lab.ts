@@ -198,7 +198,7 @@ async function main(): Promise<void> {
   try {
     const ch = await churn(c, nChurn);
     console.log(`\npod churn (CNI ADD + DEL, round-robin over 3 nodes, ${nChurn} pods each)`);
-    console.log('| plugin | pods/s (ADD+DEL calls/s) | ratio ptp/petrel |');
+    console.log('| plugin | CNI calls/s (ADD + DEL) | ratio ptp/petrel |');
     console.log('|---|---|---|');
     console.log(`| petrel (agent IPAM, etcd) | ${fmt(ch.petrel)} | ${fmt(ch.ptp / ch.petrel, 2)} |`);
     console.log(`| ptp + host-local (reference) | ${fmt(ch.ptp)} | 1.00 |`);

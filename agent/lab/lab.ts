@@ -146,14 +146,21 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
       saveState(c.state);
     }
     if (o.podsPerNode > 0) say(`${o.podsPerNode * o.nodes} pods through the petrel CNI plugin`);
-    for (const n of c.state.nodes)
-      for (let j = 0; j < o.podsPerNode; j++) {
-        const name = nextPodName(
-          n.index,
-          c.state.pods.map((p) => p.name),
-        );
-        await c.addPod(n.name, name, { assignIpv4: true, assignIpv6: o.ipv6 });
-      }
+    // The nodes in parallel (each node's pods in turn: names are per node); all settle before a
+    // failure is acted on, so nothing is still being added while the lab is removed.
+    const added = await Promise.allSettled(
+      c.state.nodes.map(async (n) => {
+        for (let j = 0; j < o.podsPerNode; j++) {
+          const name = nextPodName(
+            n.index,
+            c.state.pods.map((p) => p.name),
+          );
+          await c.addPod(n.name, name, { assignIpv4: true, assignIpv6: o.ipv6 });
+        }
+      }),
+    );
+    const failed = added.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } catch (err) {
     say('failed: removing what was made');
     await c.destroy();
