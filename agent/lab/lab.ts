@@ -129,6 +129,12 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
     now: new Date().toISOString(),
   });
   saveState(state);
+  // Interrupted (Ctrl-C): what was made so far is in state.json; `lab down` removes it.
+  const onSigint = () => {
+    io.err(`\ninterrupted: petrelctl lab down --name ${o.name} removes what was made`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSigint);
   say(
     `lab ${o.name}: ${o.nodes} nodes, mode ${o.mode}${o.ipv6 ? ', IPv6' : ''}, fabric 10.99.${index}.0/24, state ${dir}`,
   );
@@ -166,6 +172,7 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
     await c.destroy();
     throw err;
   }
+  process.removeListener('SIGINT', onSigint);
   say('waiting for BGP sessions and pod-to-pod TCP');
   const summary = await settle(c, o.settleMs ?? 60_000, io);
   say(summary.healthy ? 'up' : 'up, NOT healthy');
