@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { buildCluster, initialState, type LabCluster, openCluster } from './cluster.js';
 import { startExternalRouter } from './external.js';
 import {
@@ -20,7 +21,7 @@ import {
 } from './layout.js';
 import { measureLab } from './measure.js';
 import { type LabSummary, renderSummary } from './report.js';
-import { listNetns } from './sh.js';
+import { listNetns, pidAlive } from './sh.js';
 import { findNode, type LabState, parseState, serializeState } from './state.js';
 
 export function labRoot(): string {
@@ -44,6 +45,48 @@ function saveState(s: LabState): void {
   mkdirSync(s.dir, { recursive: true });
   writeFileSync(`${f}.tmp`, serializeState(s));
   renameSync(`${f}.tmp`, f);
+}
+
+/**
+ * Runs `fn` holding lab NAME's lock (NAME/lock, made with O_EXCL, holding our PID): commands that
+ * change the state (add-pod, rm-pod, kill-agent, start-agent, down) read, change and write
+ * state.json under it, so two at once do not lose each other's pods. A lock whose PID is gone is
+ * stale and taken over.
+ */
+export async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const dir = join(labRoot(), validateLabName(name));
+  const lock = join(dir, 'lock');
+  const deadline = performance.now() + 120_000;
+  for (;;) {
+    if (!existsSync(dir)) throw new LabConfigError(`no lab ${name} (${dir} does not exist)`);
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let holder = Number.NaN;
+      try {
+        holder = Number(readFileSync(lock, 'utf8'));
+      } catch {
+        continue; // released meanwhile
+      }
+      if (!pidAlive(holder)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (performance.now() > deadline) throw new LabConfigError(`lab ${name} is busy (pid ${holder} holds ${lock})`);
+      await delay(50);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    try {
+      if (readFileSync(lock, 'utf8') === String(process.pid)) rmSync(lock, { force: true });
+    } catch {
+      /* the directory went with down */
+    }
+  }
 }
 
 export function readLab(name: string): LabState {
@@ -199,7 +242,7 @@ async function settle(c: LabCluster, ms: number, io: LabIo): Promise<LabSummary>
 }
 
 export async function labStatus(name: string, json: boolean, io: LabIo): Promise<number> {
-  const c = openCluster(readLab(name), saveState);
+  const c = openCluster(readLab(name));
   const s = await measureLab(c);
   io.out(json ? JSON.stringify(s, null, 2) : renderSummary(s));
   return s.healthy ? 0 : 1;
@@ -226,74 +269,88 @@ export function labExec(name: string, target: string, cmd: string[]): number {
 }
 
 export async function labAddPod(name: string, nodeRef: string, io: LabIo): Promise<number> {
-  const s = readLab(name);
-  const n = findNode(s, nodeRef);
-  if (!n) throw new LabConfigError(`no node ${nodeRef} in lab ${name}`);
-  const c = openCluster(s, saveState);
-  const pod = await c.addPod(
-    n.name,
-    nextPodName(
-      n.index,
-      s.pods.map((p) => p.name),
-    ),
-    {
-      assignIpv4: true,
-      assignIpv6: s.ipv6,
-    },
-  );
-  io.out(`${pod.name} on ${pod.node}: ${[pod.ip, pod.ip6].filter(Boolean).join(',')}`);
-  return 0;
+  return withLock(name, async () => {
+    const s = readLab(name);
+    const n = findNode(s, nodeRef);
+    if (!n) throw new LabConfigError(`no node ${nodeRef} in lab ${name}`);
+    const c = openCluster(s, saveState);
+    const pod = await c.addPod(
+      n.name,
+      nextPodName(
+        n.index,
+        s.pods.map((p) => p.name),
+      ),
+      {
+        assignIpv4: true,
+        assignIpv6: s.ipv6,
+      },
+    );
+    io.out(`${pod.name} on ${pod.node}: ${[pod.ip, pod.ip6].filter(Boolean).join(',')}`);
+    return 0;
+  });
 }
 
 export async function labRmPod(name: string, pod: string, io: LabIo): Promise<number> {
-  const c = openCluster(readLab(name), saveState);
-  await c.removePod(pod);
-  io.out(`${pod} removed`);
-  return 0;
+  return withLock(name, async () => {
+    const c = openCluster(readLab(name), saveState);
+    await c.removePod(pod);
+    io.out(`${pod} removed`);
+    return 0;
+  });
 }
 
 export async function labKillAgent(name: string, nodeRef: string, io: LabIo): Promise<number> {
-  const c = openCluster(readLab(name), saveState);
-  const n = c.node(nodeRef);
-  const pid = n.agentPid;
-  if (pid === undefined) {
-    io.out(`${n.name}: agent not running`);
+  return withLock(name, async () => {
+    const c = openCluster(readLab(name), saveState);
+    const n = c.node(nodeRef);
+    const pid = n.agentPid;
+    if (pid === undefined) {
+      io.out(`${n.name}: agent not running`);
+      return 0;
+    }
+    await c.stopAgent(n.name, 'SIGKILL');
+    io.out(`${n.name}: agent pid ${pid} killed (SIGKILL)`);
     return 0;
-  }
-  await c.stopAgent(n.name, 'SIGKILL');
-  io.out(`${n.name}: agent pid ${pid} killed (SIGKILL)`);
-  return 0;
+  });
 }
 
 export async function labStartAgent(name: string, nodeRef: string, io: LabIo): Promise<number> {
-  const c = openCluster(readLab(name), saveState);
-  const n = c.node(nodeRef);
-  await c.startAgent(n.name);
-  io.out(`${n.name}: agent pid ${n.agentPid} started`);
-  return 0;
+  return withLock(name, async () => {
+    const c = openCluster(readLab(name), saveState);
+    const n = c.node(nodeRef);
+    await c.startAgent(n.name);
+    io.out(`${n.name}: agent pid ${n.agentPid} started`);
+    return 0;
+  });
 }
 
 /** Removes the lab: its processes (by PID), namespaces and directory. A lab that does not exist: 0. */
 export async function labDown(name: string, io: LabIo): Promise<number> {
   validateLabName(name);
-  const dir = join(labRoot(), name);
-  let s: LabState | undefined;
-  try {
-    s = readLab(name);
-  } catch (err) {
-    if (!existsSync(dir)) {
-      io.out(`no lab ${name}`);
-      return 0;
+  if (!existsSync(join(labRoot(), name))) {
+    io.out(`no lab ${name}`);
+    return 0;
+  }
+  return withLock(name, async () => {
+    const dir = join(labRoot(), name);
+    let s: LabState | undefined;
+    try {
+      s = readLab(name);
+    } catch (err) {
+      if (!existsSync(dir)) {
+        io.out(`no lab ${name}`);
+        return 0;
+      }
+      io.err(`lab ${name}: ${(err as Error).message}; deleting its namespaces (${labPrefix(name)}-*) and ${dir}`);
     }
-    io.err(`lab ${name}: ${(err as Error).message}; deleting its namespaces (${labPrefix(name)}-*) and ${dir}`);
-  }
-  if (s) {
-    await openCluster(s, saveState).destroy();
-  } else {
-    const prefix = `${labPrefix(name)}-`;
-    for (const ns of listNetns().filter((n) => n.startsWith(prefix))) spawnSync('ip', ['netns', 'del', ns]);
-    rmSync(dir, { recursive: true, force: true });
-  }
-  io.out(`lab ${name} down`);
-  return 0;
+    if (s) {
+      await openCluster(s, saveState).destroy();
+    } else {
+      const prefix = `${labPrefix(name)}-`;
+      for (const ns of listNetns().filter((n) => n.startsWith(prefix))) spawnSync('ip', ['netns', 'del', ns]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    io.out(`lab ${name} down`);
+    return 0;
+  });
 }
