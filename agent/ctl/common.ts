@@ -75,13 +75,4 @@ export function printJson(v: unknown): void {
   writeOut(`${JSON.stringify(v, null, 2)}\n`);
 }
 
-/** Left-aligned columns separated by two spaces; the first row is the header. */
-export function table(rows: string[][]): string {
-  const widths: number[] = [];
-  for (const r of rows) {
-    r.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, c.length);
-    });
-  }
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
-}
+export { table } from '../lab/report.js';

@@ -38,7 +38,7 @@ interface ViewJson {
 
 describe('petrelctl ui in headless Chromium on a 3-node cluster', { skip }, () => {
   let c: Cluster;
-  let ui: Daemon;
+  let ui: ReturnType<Cluster['spawn']>;
   let chrome: NetnsBrowser | undefined;
   let page: Page;
   let a: Pod;
