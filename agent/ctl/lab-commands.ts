@@ -53,6 +53,7 @@ export function registerLab(program: Command, ctx: CtlContext): void {
     .option('--pods-per-node <n>', 'pods made on every node', intArg('--pods-per-node'), 2)
     .option('--ipv6', 'dual stack: IPv6 node addresses and an IPv6 pool too')
     .option('--external-router', 'a BIRD 2 router on the fabric peering with every node (eBGP, AS 65000)')
+    .option('--ui [host:port]', 'serve petrelctl ui for the lab on this loopback address (default 127.0.0.1:9180)')
     .action(
       act(
         async (o: {
@@ -62,6 +63,7 @@ export function registerLab(program: Command, ctx: CtlContext): void {
           podsPerNode: number;
           ipv6?: boolean;
           externalRouter?: boolean;
+          ui?: boolean | string;
         }) =>
           lab.labUp(
             {
@@ -71,6 +73,7 @@ export function registerLab(program: Command, ctx: CtlContext): void {
               podsPerNode: o.podsPerNode,
               ipv6: o.ipv6 === true,
               externalRouter: o.externalRouter === true,
+              ...(o.ui ? { ui: o.ui === true ? '127.0.0.1:9180' : o.ui } : {}),
             },
             io,
           ),

@@ -141,6 +141,8 @@ export interface UpOptions {
   externalRouter?: boolean;
   /** How long to wait for every session and every pod pair before giving up (ms). */
   settleMs?: number;
+  /** Serve `petrelctl ui` for the lab on this loopback HOST:PORT (e.g. 127.0.0.1:9180). */
+  ui?: string;
 }
 
 export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
@@ -219,13 +221,51 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
   say('waiting for BGP sessions and pod-to-pod TCP');
   const summary = await settle(c, o.settleMs ?? 60_000, io);
   say(summary.healthy ? 'up' : 'up, NOT healthy');
+  const uiUrl = o.ui ? await startLabUi(c, o.ui, say) : undefined;
   io.out('');
   io.out(renderSummary(summary));
+  if (uiUrl) io.out(`\nUI: ${uiUrl}`);
   io.out('');
   io.out(
     `next: petrelctl lab status --name ${o.name} | lab exec --name ${o.name} node-1 -- petrelctl node status | lab down --name ${o.name}`,
   );
   return summary.healthy ? 0 : 1;
+}
+
+/**
+ * `lab up --ui`: the UI runs inside the fabric netns (where etcd and every agent's status endpoint
+ * are) on a Unix socket in the lab's directory, and `ui forward` relays a loopback port of the root
+ * netns to it (Unix sockets cross namespaces; no link or address is added to the root netns). Both
+ * are lab processes: `lab down` ends them and removes the socket with the directory.
+ */
+async function startLabUi(c: LabCluster, listen: string, say: (m: string) => void): Promise<string> {
+  if (!/^(127\.\d+\.\d+\.\d+|\[::1\]):\d+$/.test(listen))
+    throw new LabConfigError(`--ui ${JSON.stringify(listen)}: a loopback HOST:PORT (e.g. 127.0.0.1:9180)`);
+  const s = c.state;
+  if (!s.etcd) throw new LabConfigError('lab has no etcd');
+  const sock = join(s.dir, 'ui.sock');
+  const ctl = join(s.binDir, 'petrelctl');
+  say(`UI: petrelctl ui in ${s.fabric} on unix:${sock}, relayed from ${listen}`);
+  const inner = c.spawn(s.fabric, 'ui', s.nodeExec, [
+    ctl,
+    '--etcd-endpoints',
+    s.etcd.endpoint,
+    'ui',
+    '--listen',
+    `unix:${sock}`,
+  ]);
+  const until = async (what: string, p: { exited(): boolean; output(): string }, ok: () => boolean) => {
+    for (let i = 0; i < 300; i++) {
+      if (ok()) return;
+      if (p.exited()) throw new Error(`${what} exited: ${p.output().slice(-500)}`);
+      await delay(50);
+    }
+    throw new Error(`${what} did not start in 15 s: ${p.output().slice(-500)}`);
+  };
+  await until('petrelctl ui', inner, () => existsSync(sock));
+  const fwd = c.spawn('', 'ui-forward', s.nodeExec, [ctl, 'ui', 'forward', '--listen', listen, '--to', `unix:${sock}`]);
+  await until('petrelctl ui forward', fwd, () => fwd.output().includes('petrelctl ui forward: http://'));
+  return /http:\/\/\S+/.exec(fwd.output())?.[0] ?? `http://${listen}`;
 }
 
 /** Measures until healthy or `ms` passed; the last measurement. */

@@ -40,10 +40,17 @@ function groupAlive(pid: number): boolean {
   }
 }
 
-export async function launchInNetns(netns: string): Promise<NetnsBrowser> {
+/**
+ * Headless Chromium inside network namespace `netns`, or in this one when `netns` is undefined
+ * (for a page on loopback, e.g. `lab up --ui`'s 127.0.0.1 port).
+ */
+export async function launchInNetns(netns: string | undefined): Promise<NetnsBrowser> {
   const dir = mkdtempSync(join(tmpdir(), 'petrel-chromium-'));
   const wrapper = join(dir, 'chromium-in-netns');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec '${netns}' ${CHROMIUM} "$@"\n`);
+  writeFileSync(
+    wrapper,
+    netns ? `#!/bin/sh\nexec ip netns exec '${netns}' ${CHROMIUM} "$@"\n` : `#!/bin/sh\nexec ${CHROMIUM} "$@"\n`,
+  );
   chmodSync(wrapper, 0o755);
   let browser: Browser;
   try {
