@@ -93,6 +93,13 @@ export function registerLab(program: Command, ctx: CtlContext): void {
     .addOption(nameOption())
     .action(act(async (target: string, cmd: string[], o: { name: string }) => lab.labExec(o.name, target, cmd)));
 
+  labCmd
+    .command('restart-etcd')
+    .description("stop the lab's etcd (data kept), wait, start it again on the same address")
+    .addOption(nameOption())
+    .option('--down-ms <ms>', 'how long etcd stays down', intArg('--down-ms'), 0)
+    .action(act((o: { name: string; downMs: number }) => lab.labRestartEtcd(o.name, o.downMs, io)));
+
   // One argument each: a node or a pod.
   const single: [string, string, (name: string, arg: string, io: lab.LabIo) => Promise<number>][] = [
     ['add-pod <node>', 'a pod on NODE through the petrel CNI plugin (ADD)', lab.labAddPod],

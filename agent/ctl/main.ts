@@ -1,7 +1,7 @@
 /**
  * petrelctl: Petrel's operator CLI (like calicoctl). Reads and writes etcd directly.
  *   petrelctl [global flags] ipam pool add|list|rm|set, ipam assign|release|show|check|gc|configure,
- *   node label, ui [forward], lab up|status|exec|add-pod|rm-pod|kill-agent|start-agent|down.
+ *   node label, ui [forward], lab up|status|exec|add-pod|rm-pod|kill-agent|start-agent|restart-etcd|down.
  *   Every level has --help.
  * Exit codes: 0 ok, 1 error (one line on stderr), 2 usage error, 3 `ipam check` found problems.
  *

@@ -364,6 +364,19 @@ export async function labStartAgent(name: string, nodeRef: string, io: LabIo): P
   });
 }
 
+/** Stops the lab's etcd (SIGTERM, data kept), waits `downMs`, starts it again on the same address and data. */
+export async function labRestartEtcd(name: string, downMs: number, io: LabIo): Promise<number> {
+  return withLock(name, async () => {
+    const c = openCluster(readLab(name), saveState);
+    await c.stopEtcd();
+    io.out(`etcd stopped${downMs > 0 ? `; starting again in ${downMs} ms` : ''}`);
+    if (downMs > 0) await delay(downMs);
+    await c.startEtcd();
+    io.out(`etcd started (pid ${c.state.etcd?.pid})`);
+    return 0;
+  });
+}
+
 /** Removes the lab: its processes (by PID), namespaces and directory. A lab that does not exist: 0. */
 export async function labDown(name: string, io: LabIo): Promise<number> {
   validateLabName(name);
