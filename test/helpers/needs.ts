@@ -32,7 +32,8 @@ export type Capability =
   | 'containerd'
   | 'cni-plugins'
   | 'bundles'
-  | 'qemu';
+  | 'qemu'
+  | 'kubectl';
 
 const BIRD16_CACHE = process.env.PETREL_BIRD16_DIR ?? '/var/cache/petrel/bird16';
 
@@ -78,6 +79,7 @@ const probes: Record<Capability, () => string | false> = {
     if (!existsSync('/bin/busybox') && !process.env.PETREL_VM_BUSYBOX) return 'needs a static busybox (busybox-static)';
     return false;
   },
+  kubectl: () => (onPath('kubectl') ? false : 'needs kubectl'),
   bundles: () => (existsSync(new URL('../../../bin/petrelctl', import.meta.url)) ? false : 'needs `npm run build`'),
 };
 
