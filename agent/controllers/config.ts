@@ -22,6 +22,7 @@ const FLAGS = {
   'lease-duration-sec': 'PETREL_LEASE_DURATION_SEC',
   'renew-deadline-sec': 'PETREL_RENEW_DEADLINE_SEC',
   'retry-period-sec': 'PETREL_RETRY_PERIOD_SEC',
+  'api-timeout-sec': 'PETREL_API_TIMEOUT_SEC',
   'status-listen': 'PETREL_STATUS_LISTEN',
   'log-level': 'PETREL_LOG_LEVEL',
 } as const;
@@ -31,6 +32,7 @@ export const USAGE = `usage: petrel-controllers --etcd-endpoints URLS [--kubecon
   [--lease-name NAME] [--etcd-ca FILE --etcd-cert FILE --etcd-key FILE]
   [--leak-grace-period-sec S (default 900; 0 disables the IPAM GC)] [--interval-sec S (default grace/2, at most 300)]
   [--lease-duration-sec S (15)] [--renew-deadline-sec S (10)] [--retry-period-sec S (2)]
+  [--api-timeout-sec S (30; a list page not answered by then is retried)]
   [--status-listen HOST:PORT|none (0.0.0.0:9094)] [--log-level LEVEL]
 without --kubeconfig the in-cluster configuration is used (service account, KUBERNETES_SERVICE_HOST)
 every flag can also be set from the environment: ${Object.values(FLAGS).join(', ')}`;
@@ -47,6 +49,7 @@ export interface ControllersConfig {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+  apiTimeoutMs: number;
   status: { host: string; port: number } | null;
   logLevel: LogLevel;
 }
@@ -124,6 +127,7 @@ export function parseControllersConfig(
     leaseDurationMs,
     renewDeadlineMs,
     retryPeriodMs,
+    apiTimeoutMs: secs('api-timeout-sec', 30, 0.1),
     status,
     logLevel: level as LogLevel,
   };

@@ -43,15 +43,15 @@ async function main(): Promise<number> {
   const registry = new Registry();
   const metrics = createControllerMetrics(registry);
   let controllers: Controllers | undefined;
-  const pods = new Informer<KubePod>('pods', api.pods(), clock, log.child({ component: 'informer', what: 'pods' }));
+  const informerOpts = { listTimeoutMs: cfg.apiTimeoutMs };
+  const pods = new Informer<KubePod>('pods', api.pods(), clock, log.child({ component: 'informer' }), {}, informerOpts);
   const nodes = new Informer<KubeNode>(
     'nodes',
     api.nodes(),
     clock,
-    log.child({ component: 'informer', what: 'nodes' }),
-    {
-      onDelete: () => controllers?.kick(),
-    },
+    log.child({ component: 'informer' }),
+    { onDelete: () => controllers?.kick() },
+    informerOpts,
   );
   const leader = new LeaderElector(
     {

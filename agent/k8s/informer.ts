@@ -18,6 +18,7 @@
 import type { Clock, TimerHandle } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import {
+  KubeApiError,
   type KubeObject,
   keyOf,
   type ListWatchSource,
@@ -38,6 +39,12 @@ export interface InformerOptions {
   /** First retry delay (default 500 ms), doubled per failure up to maxBackoffMs (default 30 s). */
   backoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * A list page that has not answered after this long fails (default 30 s): a stalled API
+   * server, or a body cut off mid-way that the HTTP client never reports, must not stall the
+   * informer for ever.
+   */
+  listTimeoutMs?: number;
 }
 
 export interface InformerStats {
@@ -64,6 +71,7 @@ export class Informer<T extends KubeObject> {
   private readonly pageSize: number;
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
+  private readonly listTimeoutMs: number;
 
   constructor(
     private readonly what: string,
@@ -76,6 +84,7 @@ export class Informer<T extends KubeObject> {
     this.pageSize = opts.pageSize ?? 500;
     this.backoffMs = opts.backoffMs ?? 500;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
+    this.listTimeoutMs = opts.listTimeoutMs ?? 30_000;
   }
 
   start(): void {
@@ -134,6 +143,25 @@ export class Informer<T extends KubeObject> {
     this.timer.unref();
   }
 
+  private timed<R>(p: Promise<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const t = this.clock.setTimer(this.listTimeoutMs, () =>
+        reject(new KubeApiError(0, `list ${this.what}: no answer after ${this.listTimeoutMs} ms`)),
+      );
+      t.unref();
+      p.then(
+        (v) => {
+          t.cancel();
+          resolve(v);
+        },
+        (e: unknown) => {
+          t.cancel();
+          reject(e);
+        },
+      );
+    });
+  }
+
   private async relist(): Promise<void> {
     const g = ++this.gen;
     this.watching = false;
@@ -144,7 +172,7 @@ export class Informer<T extends KubeObject> {
     let cont: string | undefined;
     try {
       do {
-        const page = await this.src.list({ limit: this.pageSize, continue: cont });
+        const page = await this.timed(this.src.list({ limit: this.pageSize, continue: cont }));
         if (g !== this.gen) return;
         items.push(...page.items);
         rv = page.resourceVersion;
@@ -239,8 +267,11 @@ export class Informer<T extends KubeObject> {
     this.stats.gone++;
     this.log.info({ what: this.what, resourceVersion: this.lastRv }, 'resourceVersion too old (410 Gone): relisting');
     this.watching = false;
-    this.watchHandle?.stop();
+    // A new generation first: the aborted watch's own "done" callback is then dropped.
+    this.gen++;
+    const h = this.watchHandle;
     this.watchHandle = null;
+    h?.stop();
     void this.relist();
   }
 
@@ -271,10 +302,11 @@ export class Informer<T extends KubeObject> {
         if (g !== this.gen) return;
         if (code === 410) this.gone();
         else {
-          this.watchHandle?.stop();
+          this.gen++;
+          const h = this.watchHandle;
           this.watchHandle = null;
           this.watching = false;
-          this.gen++;
+          h?.stop();
           this.retryLater('watch error event', obj, () => void this.watchFrom(this.gen));
         }
         return;

@@ -113,6 +113,11 @@ export interface KubeApiOptions {
   token?: string;
   /** Interval of BOOKMARK events on watches that allow them (default 1000 ms). */
   bookmarkIntervalMs?: number;
+  /**
+   * Serve at most this many items per list page whatever the `limit` (the API server may return
+   * fewer items than asked, with a continue token): makes pagination happen with few objects.
+   */
+  maxPageSize?: number;
   port?: number;
 }
 
@@ -293,7 +298,7 @@ export class KubeApiDouble {
   private history: { rv: number; type: string; resource: ResourceName; obj: KObj }[] = [];
   private watchers = new Set<Watcher>();
   private faults: Fault[] = [];
-  private midList = new Map<ResourceName, 'page' | 'cut'>();
+  private midList = new Map<ResourceName, { mode: 'page' | 'cut'; times: number }>();
   private port = 0;
   private readonly scheme: 'http' | 'https';
 
@@ -452,8 +457,22 @@ export class KubeApiDouble {
    * The next list of `resource` fails part way: with `limit` pagination the first page is served
    * and the continue request gets 500; without it the body is cut off after half its bytes.
    */
-  failMidList(resource: ResourceName): void {
-    this.midList.set(resource, 'page');
+  failMidList(resource: ResourceName, times = 1): void {
+    this.midList.set(resource, { mode: 'page', times });
+  }
+
+  /** Lists of `resource` succeed again. */
+  clearMidList(resource: ResourceName): void {
+    this.midList.delete(resource);
+  }
+
+  /** Lists that failed part way so far. */
+  midListFailures = 0;
+
+  private midListFired(resource: ResourceName): void {
+    this.midListFailures++;
+    const m = this.midList.get(resource);
+    if (m && --m.times <= 0) this.midList.delete(resource);
   }
 
   /** Drops the event history: watches from an older resourceVersion get 410 Gone. */
@@ -886,8 +905,8 @@ export class KubeApiDouble {
     let after: string | undefined;
     const mid = this.midList.get(r.resource);
     if (query.continue) {
-      if (mid === 'page') {
-        this.midList.delete(r.resource);
+      if (mid?.mode === 'page') {
+        this.midListFired(r.resource);
         this.reply(res, 500, status(500, 'InternalError', 'injected fault: list failed after its first page'));
         return;
       }
@@ -920,7 +939,8 @@ export class KubeApiDouble {
     let items = this.matching(r, query);
     const keyOf = (o: KObj) => this.key(r.resource, o.metadata.namespace, o.metadata.name);
     if (after !== undefined) items = items.filter((o) => keyOf(o) > (after as string));
-    const limit = query.limit ? Number(query.limit) : 0;
+    let limit = query.limit ? Number(query.limit) : 0;
+    if (this.opts.maxPageSize && (limit === 0 || limit > this.opts.maxPageSize)) limit = this.opts.maxPageSize;
     let cont: string | undefined;
     let remaining: number | undefined;
     if (limit > 0 && items.length > limit) {
@@ -941,9 +961,9 @@ export class KubeApiDouble {
         return rest;
       }),
     };
-    if (mid === 'cut' || (mid === 'page' && !cont && !limit)) {
-      // No pagination to fail between: cut the body off half way.
-      this.midList.delete(r.resource);
+    if (mid && !query.continue && (mid.mode === 'cut' || !cont)) {
+      // No second page to fail: cut the body off half way.
+      this.midListFired(r.resource);
       const text = JSON.stringify(body);
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.write(text.slice(0, Math.floor(text.length / 2)));
