@@ -55,6 +55,11 @@ export interface AgentConfig {
   nodeLeaseTtlSec: number;
   /** Program routes learned from external (non-node) BGP peers, also outside the pools. */
   importExternalRoutes: boolean;
+  /**
+   * The Kubernetes API (kubernetes-internal-ip): a kubeconfig file, or "in-cluster" (the pod's
+   * service account); undefined when the agent does not use the API.
+   */
+  kube?: { kubeconfig?: string };
 }
 
 export type AddrSetting = { kind: 'autodetect' } | { kind: 'none' } | { kind: 'fixed'; addrLen: string };
@@ -85,6 +90,7 @@ const FLAGS = {
   'networking-backend': 'PETREL_NETWORKING_BACKEND',
   'node-lease-ttl': 'PETREL_NODE_LEASE_TTL',
   'import-external-routes': 'PETREL_IMPORT_EXTERNAL_ROUTES',
+  kubeconfig: 'PETREL_KUBECONFIG',
 } as const;
 type Flag = keyof typeof FLAGS;
 
@@ -96,7 +102,7 @@ export const USAGE = `usage: petrel-agent --node-name NAME --etcd-endpoints URLS
   [--ip-autodetection-method first-found|can-reach=DEST|interface=REGEX|skip-interface=REGEX|cidr=CIDR[,CIDR]]
   [--ip6-autodetection-method ...] [--as N] [--labels K=V,...] [--route-reflector-cluster-id A.B.C.D]
   [--status-listen HOST:PORT|none] [--bgp-listen-address ADDR] [--networking-backend bgp|none] [--node-lease-ttl S]
-  [--import-external-routes true|false]
+  [--import-external-routes true|false] [--kubeconfig FILE (Kubernetes API; in a pod the in-cluster config)]
 every flag can also be set from the environment: ${Object.values(FLAGS).join(', ')}`;
 
 /** DNS-1123 subdomain (Kubernetes node names). */
@@ -182,6 +188,18 @@ export function parseAgentConfig(argv: string[], env: Readonly<Record<string, st
   });
   if (cfg.ip.kind === 'none' && cfg.ip6.kind === 'none')
     throw new ConfigError('--ip and --ip6 are both none: the node needs an address');
+  const kubeconfig = get('kubeconfig');
+  const usesKube =
+    (cfg.ip.kind === 'autodetect' && cfg.ipDetect.kind === 'kubernetes-internal-ip') ||
+    (cfg.ip6.kind === 'autodetect' && cfg.ip6Detect.kind === 'kubernetes-internal-ip');
+  if (kubeconfig) cfg.kube = { kubeconfig };
+  else if (usesKube) {
+    if (!env.KUBERNETES_SERVICE_HOST)
+      throw new ConfigError(
+        '--ip-autodetection-method kubernetes-internal-ip needs the Kubernetes API: --kubeconfig, or run in a pod',
+      );
+    cfg.kube = {};
+  }
   const as = get('as');
   if (as !== undefined) {
     const n = Number(as);

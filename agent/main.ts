@@ -18,6 +18,8 @@ import { writeErr } from './common/output.js';
 import { ConfigError, parseAgentConfig } from './config.js';
 import { Dataplane } from './dataplane.js';
 import { EtcdIpamBackend, IpamService, listenIpamSocket } from './ipam-service/index.js';
+import { KubeApi, loadKubeConfig } from './k8s/index.js';
+import { internalIpsOf } from './node/autodetect.js';
 import { NodeAgent } from './node-agent.js';
 import { startAgentStatusServer } from './status/index.js';
 import { ClusterEtcd } from './sync/etcd.js';
@@ -80,7 +82,13 @@ async function main(): Promise<number> {
       timeoutMs: cfg.etcdTimeoutMs,
     });
     parts.push({ name: 'cluster-etcd', stop: () => cluster.close() });
-    agent = new NodeAgent(cfg, cluster, etcd.ipam, { clock: systemClock, log: log.child({ component: 'node' }) });
+    const kube = cfg.kube ? new KubeApi(loadKubeConfig({ kubeconfig: cfg.kube.kubeconfig })) : undefined;
+    agent = new NodeAgent(cfg, cluster, etcd.ipam, {
+      clock: systemClock,
+      log: log.child({ component: 'node' }),
+      // kubernetes-internal-ip: this node's Node object (null -> no address: the detection says so).
+      ...(kube ? { internalIps: async () => internalIpsOf((await kube.readNode(cfg.nodeName)) ?? {}) } : {}),
+    });
     const dp = new Dataplane({
       log,
       clock: systemClock,

@@ -18,7 +18,7 @@ import type { Clock, TimerHandle } from './common/clock.js';
 import type { Logger } from './common/log.js';
 import type { AgentConfig } from './config.js';
 import { type DetectMethod, ifaceOf } from './node/autodetect.js';
-import { autodetect, readInterfaces } from './node/autodetect-edge.js';
+import { autodetect, type InternalIpSource, readInterfaces } from './node/autodetect-edge.js';
 import { addrOf, nodeKeys } from './node/record.js';
 import { DuplicateAddressError, NodeRegistration } from './node/register.js';
 import { type AgentMetrics, createAgentMetrics } from './status/metrics.js';
@@ -67,7 +67,7 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
     private readonly cfg: AgentConfig,
     private readonly etcd: ClusterEtcd,
     private readonly ipam: Ipam,
-    private readonly deps: { clock: Clock; log: Logger },
+    private readonly deps: { clock: Clock; log: Logger; internalIps?: InternalIpSource },
   ) {
     super();
     this.metrics = createAgentMetrics({
@@ -85,7 +85,7 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
     const one = async (setting: AgentConfig['ip'], family: 4 | 6, method: DetectMethod, flag: string) => {
       if (setting.kind === 'none') return undefined;
       if (setting.kind === 'fixed') return setting.addrLen;
-      const d = await autodetect(family, method);
+      const d = await autodetect(family, method, this.deps.internalIps);
       if (!d.ok) throw new FatalStartError(`${flag} autodetect: ${d.error}`);
       return d.addrLen;
     };
