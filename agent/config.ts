@@ -56,8 +56,8 @@ export interface AgentConfig {
   /** Program routes learned from external (non-node) BGP peers, also outside the pools. */
   importExternalRoutes: boolean;
   /**
-   * The Kubernetes API (kubernetes-internal-ip): a kubeconfig file, or "in-cluster" (the pod's
-   * service account); undefined when the agent does not use the API.
+   * The Kubernetes API (kubernetes-internal-ip, the NetworkUnavailable condition): a kubeconfig
+   * file, or in a pod (KUBERNETES_SERVICE_HOST set) the in-cluster config; else undefined.
    */
   kube?: { kubeconfig?: string };
 }
@@ -193,6 +193,8 @@ export function parseAgentConfig(argv: string[], env: Readonly<Record<string, st
     (cfg.ip.kind === 'autodetect' && cfg.ipDetect.kind === 'kubernetes-internal-ip') ||
     (cfg.ip6.kind === 'autodetect' && cfg.ip6Detect.kind === 'kubernetes-internal-ip');
   if (kubeconfig) cfg.kube = { kubeconfig };
+  else if (env.KUBERNETES_SERVICE_HOST)
+    cfg.kube = {}; // in a pod: the in-cluster config
   else if (usesKube) {
     if (!env.KUBERNETES_SERVICE_HOST)
       throw new ConfigError(

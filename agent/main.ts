@@ -18,7 +18,7 @@ import { writeErr } from './common/output.js';
 import { ConfigError, parseAgentConfig } from './config.js';
 import { Dataplane } from './dataplane.js';
 import { EtcdIpamBackend, IpamService, listenIpamSocket } from './ipam-service/index.js';
-import { KubeApi, loadKubeConfig } from './k8s/index.js';
+import { KubeApi, loadKubeConfig, NetworkCondition } from './k8s/index.js';
 import { internalIpsOf } from './node/autodetect.js';
 import { NodeAgent } from './node-agent.js';
 import { startAgentStatusServer } from './status/index.js';
@@ -108,6 +108,18 @@ async function main(): Promise<number> {
     });
     dp.start();
     parts.push({ name: 'dataplane', stop: () => dp.stop() });
+    if (kube) {
+      // Kubernetes: NetworkUnavailable=False once this node's routes are in place.
+      const nc = new NetworkCondition(
+        cfg.nodeName,
+        kube,
+        () => na.readiness().ready && dp.notReady() === undefined,
+        systemClock,
+        log.child({ component: 'k8s' }),
+      );
+      nc.start();
+      parts.push({ name: 'network-condition', stop: async () => nc.stop() });
+    }
     parts.push({ name: 'node', stop: () => na.stop(stopGraceful) });
     if (cfg.statusListen) {
       const st = await startAgentStatusServer(

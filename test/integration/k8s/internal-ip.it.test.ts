@@ -1,14 +1,18 @@
 /**
  * `--ip-autodetection-method kubernetes-internal-ip` end to end on its edge: the agent's
  * KubeApi reads the Node from the API test double and the address is found on this host's
- * interfaces (read only: `ip -json addr`; 127.0.0.1 stands for the node's InternalIP).
+ * interfaces (read only: `ip -json addr`; 127.0.0.1 stands for the node's InternalIP); and the
+ * NetworkUnavailable=False condition written through the real client.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { KubeApi, loadKubeConfig } from '../../../agent/k8s/index.js';
+import { systemClock } from '../../../agent/common/clock.js';
+import { silentLogger } from '../../../agent/common/logger.js';
+import { KubeApi, loadKubeConfig, NetworkCondition } from '../../../agent/k8s/index.js';
 import { internalIpsOf, parseDetectMethod } from '../../../agent/node/autodetect.js';
 import { autodetect } from '../../../agent/node/autodetect-edge.js';
 import { KubeApiDouble } from '../../helpers/kube-api.js';
+import { waitFor } from '../../helpers/process.js';
 
 let api: KubeApiDouble;
 let kube: KubeApi;
@@ -37,4 +41,31 @@ test('kubernetes-internal-ip: the Node InternalIP, with the prefix length of the
   await api.unreachable();
   await assert.rejects(autodetect(4, method, src));
   await api.reachable();
+});
+
+test('NetworkUnavailable=False through KubeApi: a strategic merge patch of the status subresource keeps Ready', async () => {
+  api.addNode('node-c', { internalIP: '127.0.0.1' });
+  let ready = false;
+  const nc = new NetworkCondition('node-c', kube, () => ready, systemClock, silentLogger, 50);
+  nc.start();
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(
+      api.get('nodes', 'node-c')?.status.conditions.map((c: { type: string }) => c.type),
+      ['Ready'],
+      'nothing written before the routes are in place',
+    );
+    ready = true;
+    await waitFor('condition written', () => nc.done, 5000);
+    const conds = api.get('nodes', 'node-c')?.status.conditions as { type: string; status: string; reason?: string }[];
+    assert.deepEqual(
+      conds.map((c) => `${c.type}=${c.status}`),
+      ['Ready=True', 'NetworkUnavailable=False'],
+    );
+    assert.equal(conds[1]?.reason, 'PetrelIsUp');
+    const patch = api.requests.find((r) => r.method === 'PATCH' && r.path === '/api/v1/nodes/node-c/status');
+    assert.equal(patch?.contentType, 'application/strategic-merge-patch+json');
+  } finally {
+    nc.stop();
+  }
 });
