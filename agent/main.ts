@@ -18,7 +18,7 @@ import { writeErr } from './common/output.js';
 import { ConfigError, parseAgentConfig } from './config.js';
 import { Dataplane } from './dataplane.js';
 import { EtcdIpamBackend, IpamService, listenIpamSocket } from './ipam-service/index.js';
-import { KubeApi, loadKubeConfig, NetworkCondition } from './k8s/index.js';
+import { KubeApi, loadKubeConfig, NetworkCondition, NodeLabelSync } from './k8s/index.js';
 import { internalIpsOf } from './node/autodetect.js';
 import { NodeAgent } from './node-agent.js';
 import { startAgentStatusServer } from './status/index.js';
@@ -119,6 +119,18 @@ async function main(): Promise<number> {
       );
       nc.start();
       parts.push({ name: 'network-condition', stop: async () => nc.stop() });
+      if (!cfg.labels) {
+        // The Node's labels are the node's labels (pool nodeSelectors), unless --labels sets them.
+        const ls = new NodeLabelSync(
+          cfg.nodeName,
+          kube.nodes({ name: cfg.nodeName }),
+          (labels) => na.setLabels(labels),
+          systemClock,
+          log.child({ component: 'k8s' }),
+        );
+        ls.start();
+        parts.push({ name: 'node-labels', stop: async () => ls.stop() });
+      }
     }
     parts.push({ name: 'node', stop: () => na.stop(stopGraceful) });
     if (cfg.statusListen) {

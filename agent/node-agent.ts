@@ -59,6 +59,8 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
   private stopped = false;
   private startError: string | undefined = 'registering';
   private lastPools = '';
+  /** Labels from the Kubernetes Node that arrived before registration. */
+  private pendingLabels: Record<string, string> | undefined;
   private tunnelBusy = false;
   private snapshotTimer: TimerHandle | undefined;
   private lastSnapshotMs = 0;
@@ -99,6 +101,22 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
     return out;
   }
 
+  /**
+   * Replaces the node's labels (from its Kubernetes Node): the node record (pool nodeSelectors)
+   * and the IPAM's view of them; tunnel addresses are re-judged on the next cluster state.
+   * Before registration the labels are kept and written by it.
+   */
+  async setLabels(labels: Record<string, string>): Promise<void> {
+    if (!this.reg) {
+      this.pendingLabels = labels;
+      return;
+    }
+    await this.reg.update({ labels });
+    // The same labels through the IPAM, which drops its cached copy of them.
+    await this.ipam.setNodeLabels(this.cfg.nodeName, labels);
+    this.lastPools = '';
+  }
+
   /** Starts registration in the background (retrying while etcd is away). Fatal errors emit 'fatal'. */
   async start(): Promise<void> {
     // Reading the interfaces can fail for a moment (an `ip` run cut by its timeout on a loaded
@@ -126,7 +144,11 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
             name: this.cfg.nodeName,
             ...addrs,
             ...(this.cfg.asNumber !== undefined ? { asNumber: this.cfg.asNumber } : {}),
-            ...(this.cfg.labels ? { labels: this.cfg.labels } : {}),
+            ...(this.cfg.labels
+              ? { labels: this.cfg.labels }
+              : this.pendingLabels
+                ? { labels: this.pendingLabels }
+                : {}),
             ...(this.cfg.routeReflectorClusterId ? { routeReflectorClusterId: this.cfg.routeReflectorClusterId } : {}),
             agentVersion: AGENT_VERSION,
             leaseTtlSec: this.cfg.nodeLeaseTtlSec,
@@ -134,6 +156,14 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
           this.deps,
         );
         this.startError = undefined;
+        if (this.pendingLabels) {
+          // Kubernetes labels that arrived while registering (after it read its options).
+          const l = this.pendingLabels;
+          this.pendingLabels = undefined;
+          void this.setLabels(l).catch((e: unknown) =>
+            this.deps.log.warn({ err: (e as Error).message }, 'node labels: not applied'),
+          );
+        }
         this.afterRegistered(restarting);
       } catch (err) {
         if (err instanceof DuplicateAddressError) {

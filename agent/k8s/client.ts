@@ -128,9 +128,18 @@ export class KubeApi {
     );
   }
 
-  nodes(): ListWatchSource<KubeNode> {
-    return this.source<KubeNode>('/api/v1/nodes', (limit, cont) =>
-      this.core.listNode({ limit, ...(cont ? { _continue: cont } : {}) }),
+  /** All nodes, or the one named (fieldSelector metadata.name). */
+  nodes(opts: { name?: string } = {}): ListWatchSource<KubeNode> {
+    const fieldSelector = opts.name ? `metadata.name=${opts.name}` : undefined;
+    return this.source<KubeNode>(
+      '/api/v1/nodes',
+      (limit, cont) =>
+        this.core.listNode({
+          limit,
+          ...(cont ? { _continue: cont } : {}),
+          ...(fieldSelector ? { fieldSelector } : {}),
+        }),
+      fieldSelector ? { fieldSelector } : {},
     );
   }
 

@@ -2,6 +2,7 @@
 export { KubeApi, type KubeConnectOptions, type LeaseRecord, loadKubeConfig } from './client.js';
 export { Informer, type InformerHandlers, type InformerOptions, type InformerStats } from './informer.js';
 export { NETWORK_UP, NetworkCondition, type NodeConditionSetter } from './network-condition.js';
+export { NodeLabelSync } from './node-labels.js';
 export {
   KubeApiError,
   type KubeNode,

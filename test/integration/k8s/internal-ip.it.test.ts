@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { systemClock } from '../../../agent/common/clock.js';
 import { silentLogger } from '../../../agent/common/logger.js';
-import { KubeApi, loadKubeConfig, NetworkCondition } from '../../../agent/k8s/index.js';
+import { KubeApi, loadKubeConfig, NetworkCondition, NodeLabelSync } from '../../../agent/k8s/index.js';
 import { internalIpsOf, parseDetectMethod } from '../../../agent/node/autodetect.js';
 import { autodetect } from '../../../agent/node/autodetect-edge.js';
 import { KubeApiDouble } from '../../helpers/kube-api.js';
@@ -67,5 +67,46 @@ test('NetworkUnavailable=False through KubeApi: a strategic merge patch of the s
     assert.equal(patch?.contentType, 'application/strategic-merge-patch+json');
   } finally {
     nc.stop();
+  }
+});
+
+test("node labels: the Node's labels applied at start and on every change (only its own Node), a failed apply retried", async () => {
+  api.addNode('node-d', { labels: { rack: 'r1' } });
+  api.addNode('node-e', { labels: { rack: 'other' } });
+  const applied: Record<string, string>[] = [];
+  let fail = 0;
+  const ls = new NodeLabelSync(
+    'node-d',
+    kube.nodes({ name: 'node-d' }),
+    async (l) => {
+      if (fail-- > 0) throw new Error('etcd away');
+      applied.push(l);
+    },
+    systemClock,
+    silentLogger,
+  );
+  ls.start();
+  try {
+    await waitFor('initial labels', () => applied.length === 1);
+    assert.equal(applied[0]?.rack, 'r1');
+    assert.equal(applied[0]?.['kubernetes.io/hostname'], 'node-d');
+    const n = api.get('nodes', 'node-d');
+    fail = 1;
+    api.update('nodes', { ...n, metadata: { ...n?.metadata, labels: { ...n?.metadata.labels, rack: 'r2' } } });
+    const e = api.get('nodes', 'node-e');
+    api.update('nodes', { ...e, metadata: { ...e?.metadata, labels: { rack: 'r9' } } });
+    await waitFor('changed labels after a retry', () => applied.length === 2, 10_000);
+    assert.equal(applied[1]?.rack, 'r2');
+    // A status-only change (same labels) applies nothing.
+    const n2 = api.get('nodes', 'node-d');
+    api.update('nodes', { ...n2, status: { ...n2?.status, phase: 'x' } });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(applied.length, 2);
+    assert.ok(
+      api.requests.some((r) => r.query.watch === 'true' && r.query.fieldSelector === 'metadata.name=node-d'),
+      'watches only its own Node',
+    );
+  } finally {
+    ls.stop();
   }
 });
