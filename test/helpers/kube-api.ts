@@ -100,7 +100,22 @@ interface Watcher {
   timers: NodeJS.Timeout[];
 }
 
+/** What an authorizer is asked (the API server's RBAC attributes). */
+export interface AuthzRequest {
+  verb: 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
+  group: string;
+  resource: ResourceName;
+  subresource: string | undefined;
+  namespace: string | undefined;
+  name: string | undefined;
+}
+
 export interface KubeApiOptions {
+  /**
+   * Authorizes requests that carry the `token` (e.g. test/helpers/kube-rbac.ts: the manifests' RBAC
+   * for a ServiceAccount); denied requests get 403 Forbidden. Discovery is always allowed.
+   */
+  authorize?: (r: AuthzRequest) => boolean;
   /**
    * HTTPS certificate (server certificate for 127.0.0.1 and its CA). By default a throw-away PKI
    * is made (test/helpers/certs.ts): client-node refuses plain HTTP without skipTLSVerify, like a
@@ -589,6 +604,40 @@ export class KubeApiDouble {
     }
     const isWatch = query.watch === 'true' || query.watch === '1';
     const isList = method === 'GET' && route.name === undefined && !isWatch;
+    if (this.opts.authorize) {
+      const verb = (
+        {
+          GET: isWatch ? 'watch' : isList ? 'list' : 'get',
+          POST: 'create',
+          PUT: 'update',
+          PATCH: 'patch',
+          DELETE: 'delete',
+        } as const
+      )[method as 'GET'];
+      const d = RESOURCES[route.resource];
+      if (
+        !verb ||
+        !this.opts.authorize({
+          verb,
+          group: d.group,
+          resource: route.resource,
+          subresource: route.subresource,
+          namespace: route.namespace,
+          name: route.name,
+        })
+      ) {
+        this.reply(
+          res,
+          403,
+          status(
+            403,
+            'Forbidden',
+            `${route.resource}${route.subresource ? `/${route.subresource}` : ''} is forbidden: cannot ${verb} in the namespace "${route.namespace ?? ''}"`,
+          ),
+        );
+        return;
+      }
+    }
     const fault = this.faults.find(
       (f) =>
         (f.method === undefined || f.method === method) &&

@@ -3,7 +3,8 @@
  * and the Kubernetes API test double: IPAM GC after the grace period, nothing released while the
  * pod view is incomplete (list failing part way, API unreachable), two replicas with exactly one
  * acting, and a deleted Node's blocks, affinities and tunnel address released (checked with
- * etcdctl).
+ * etcdctl). Every API request of the controllers is authorized by the RBAC in manifests/ for
+ * their ServiceAccount (test/helpers/kube-rbac.ts), so least privilege is tested too.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -16,6 +17,7 @@ import { type Ipam, openEtcdIpam } from '../../../ipam-etcd/index.js';
 import { BIN_DIR } from '../../helpers/bins.js';
 import { type EtcdHandle, startEtcd } from '../../helpers/etcd.js';
 import { KubeApiDouble } from '../../helpers/kube-api.js';
+import { rbacFromManifests } from '../../helpers/kube-rbac.js';
 import { needs, type ProbedCapability } from '../../helpers/needs.js';
 import { freePort } from '../../helpers/ports.js';
 import { type Daemon, startDaemon, waitFor } from '../../helpers/process.js';
@@ -124,7 +126,13 @@ describe('petrel-controllers on etcd and the Kubernetes API double', {
 
   before(async () => {
     etcd = await startEtcd();
-    api = await KubeApiDouble.start({ bookmarkIntervalMs: 200, maxPageSize: 2 });
+    // The controllers' requests are authorized by the manifests' RBAC for their ServiceAccount.
+    api = await KubeApiDouble.start({
+      bookmarkIntervalMs: 200,
+      maxPageSize: 2,
+      token: 'petrel-controllers-sa-token',
+      authorize: rbacFromManifests('petrel-system', 'petrel-controllers'),
+    });
     kubeconfig = api.writeKubeconfig();
     ({ ipam, close: closeIpam } = await openEtcdIpam({ endpoints: [etcd.endpoint], log: silentLogger }));
     await ipam.addPool({ name: 'default', cidr: '10.244.0.0/16', blockSize: 26 });
@@ -210,6 +218,26 @@ describe('petrel-controllers on etcd and the Kubernetes API double', {
     assert.equal(await held(p.handle), true, 'kept while the API server is unreachable');
     await api.reachable();
     await waitFor('released after the API server is back', async () => !(await held(p.handle)), 30_000);
+  });
+
+  test('RBAC from the manifests: what the controllers use is allowed, nothing more', () => {
+    const authz = rbacFromManifests('petrel-system', 'petrel-controllers');
+    const req = (verb: string, resource: string, namespace?: string, name?: string, subresource?: string) =>
+      authz({
+        verb: verb as 'get',
+        group: resource === 'leases' ? 'coordination.k8s.io' : '',
+        resource: resource as 'pods',
+        subresource,
+        namespace,
+        name,
+      });
+    assert.equal(req('list', 'pods'), true);
+    assert.equal(req('watch', 'nodes'), true);
+    assert.equal(req('update', 'leases', 'petrel-system', 'petrel-controllers'), true);
+    assert.equal(req('update', 'leases', 'petrel-system', 'someone-else'), false);
+    assert.equal(req('create', 'leases', 'kube-system'), false);
+    assert.equal(req('delete', 'pods', 'default', 'p1'), false);
+    assert.equal(req('patch', 'nodes', undefined, 'n1', 'status'), false);
   });
 
   test('two replicas: exactly one holds the Lease and acts; the other takes over when it stops', async () => {

@@ -12,12 +12,17 @@ import { KubeApi, loadKubeConfig, NetworkCondition, NodeLabelSync } from '../../
 import { internalIpsOf, parseDetectMethod } from '../../../agent/node/autodetect.js';
 import { autodetect } from '../../../agent/node/autodetect-edge.js';
 import { KubeApiDouble } from '../../helpers/kube-api.js';
+import { rbacFromManifests } from '../../helpers/kube-rbac.js';
 import { waitFor } from '../../helpers/process.js';
 
 let api: KubeApiDouble;
 let kube: KubeApi;
 before(async () => {
-  api = await KubeApiDouble.start();
+  // The agent's requests are authorized by the manifests' RBAC for petrel-node.
+  api = await KubeApiDouble.start({
+    token: 'petrel-node-sa-token',
+    authorize: rbacFromManifests('petrel-system', 'petrel-node'),
+  });
   kube = new KubeApi(loadKubeConfig({ kubeconfig: api.writeKubeconfig() }));
 });
 after(async () => {

@@ -22,6 +22,7 @@ import {
 } from '@kubernetes/client-node';
 import { makePki } from '../../helpers/certs.js';
 import { KubeApiDouble } from '../../helpers/kube-api.js';
+import { rbacFromManifests } from '../../helpers/kube-rbac.js';
 import { needs } from '../../helpers/needs.js';
 import { waitFor } from '../../helpers/process.js';
 
@@ -304,6 +305,36 @@ describe('KubeApiDouble over HTTPS with a bearer token (in-cluster config)', () 
       else process.env.KUBERNETES_SERVICE_HOST = env.host;
       if (env.port === undefined) delete process.env.KUBERNETES_SERVICE_PORT;
       else process.env.KUBERNETES_SERVICE_PORT = env.port;
+      await api.stop();
+    }
+  });
+});
+
+describe('KubeApiDouble with RBAC from the manifests', () => {
+  test("a request outside the ServiceAccount's rules is 403 Forbidden; one inside is served", async () => {
+    const api = await KubeApiDouble.start({
+      token: 't',
+      authorize: rbacFromManifests('petrel-system', 'petrel-node'),
+    });
+    try {
+      const core = clientFor(api).makeApiClient(CoreV1Api);
+      api.addNode('r1');
+      assert.equal((await core.listNode()).items.length, 1);
+      await assert.rejects(core.deleteNode({ name: 'r1' }), (e) => codeOf(e) === 403);
+      await assert.rejects(
+        core.patchNode(
+          { name: 'r1', body: { metadata: { labels: { a: 'b' } } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        ),
+        (e) => codeOf(e) === 403,
+        'petrel-node may patch nodes/status only',
+      );
+      await assert.rejects(
+        clientFor(api).makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: 'petrel-system' }),
+        (e) => codeOf(e) === 403,
+      );
+      assert.ok(api.get('nodes', 'r1'));
+    } finally {
       await api.stop();
     }
   });
