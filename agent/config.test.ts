@@ -110,3 +110,20 @@ for (const [argv, env, named] of BAD_VALUES) {
 for (const [name, argv, env] of BAD) {
   test(`${name} -> ConfigError`, () => assert.throws(() => parseAgentConfig(argv, env), ConfigError));
 }
+
+test('kubernetes-internal-ip needs the Kubernetes API: --kubeconfig, or in-cluster in a pod', () => {
+  const base = [
+    '--node-name',
+    'n',
+    '--etcd-endpoints',
+    'http://e:1',
+    '--ip-autodetection-method',
+    'kubernetes-internal-ip',
+  ];
+  assert.throws(() => parseAgentConfig(base, {}), ConfigError);
+  assert.deepEqual(parseAgentConfig(base, { KUBERNETES_SERVICE_HOST: '10.96.0.1' }).kube, {});
+  assert.deepEqual(parseAgentConfig([...base, '--kubeconfig', '/k'], {}).kube, { kubeconfig: '/k' });
+  assert.deepEqual(parseAgentConfig(base, { PETREL_KUBECONFIG: '/k2' }).ipDetect, { kind: 'kubernetes-internal-ip' });
+  // Not used with a fixed address.
+  assert.equal(parseAgentConfig([...base, '--ip', '10.0.0.5/24'], {}).kube, undefined);
+});

@@ -59,6 +59,11 @@ export interface AgentConfig {
   importExternalRoutes: boolean;
   /** How routes reach the kernel (agent/routing/kernel-netlink.ts); auto = netlink when installed. */
   routeWriter: 'auto' | 'netlink' | 'iproute2';
+  /**
+   * The Kubernetes API (kubernetes-internal-ip, the NetworkUnavailable condition): a kubeconfig
+   * file, or in a pod (KUBERNETES_SERVICE_HOST set) the in-cluster config; else undefined.
+   */
+  kube?: { kubeconfig?: string };
 }
 
 export type AddrSetting = { kind: 'autodetect' } | { kind: 'none' } | { kind: 'fixed'; addrLen: string };
@@ -90,6 +95,7 @@ const FLAGS = {
   'node-lease-ttl': 'PETREL_NODE_LEASE_TTL',
   'import-external-routes': 'PETREL_IMPORT_EXTERNAL_ROUTES',
   'route-writer': 'PETREL_ROUTE_WRITER',
+  kubeconfig: 'PETREL_KUBECONFIG',
 } as const;
 type Flag = keyof typeof FLAGS;
 
@@ -102,6 +108,7 @@ export const USAGE = `usage: petrel-agent --node-name NAME --etcd-endpoints URLS
   [--ip6-autodetection-method ...] [--as N] [--labels K=V,...] [--route-reflector-cluster-id A.B.C.D]
   [--status-listen HOST:PORT|none] [--bgp-listen-address ADDR] [--networking-backend bgp|none] [--node-lease-ttl S]
   [--import-external-routes true|false] [--route-writer auto|netlink|iproute2]
+  [--kubeconfig FILE (Kubernetes API; in a pod the in-cluster config)]
 every flag can also be set from the environment: ${Object.values(FLAGS).join(', ')}`;
 
 /** DNS-1123 subdomain (Kubernetes node names). */
@@ -187,6 +194,20 @@ export function parseAgentConfig(argv: string[], env: Readonly<Record<string, st
   });
   if (cfg.ip.kind === 'none' && cfg.ip6.kind === 'none')
     throw new ConfigError('--ip and --ip6 are both none: the node needs an address');
+  const kubeconfig = get('kubeconfig');
+  const usesKube =
+    (cfg.ip.kind === 'autodetect' && cfg.ipDetect.kind === 'kubernetes-internal-ip') ||
+    (cfg.ip6.kind === 'autodetect' && cfg.ip6Detect.kind === 'kubernetes-internal-ip');
+  if (kubeconfig) cfg.kube = { kubeconfig };
+  else if (env.KUBERNETES_SERVICE_HOST)
+    cfg.kube = {}; // in a pod: the in-cluster config
+  else if (usesKube) {
+    if (!env.KUBERNETES_SERVICE_HOST)
+      throw new ConfigError(
+        '--ip-autodetection-method kubernetes-internal-ip needs the Kubernetes API: --kubeconfig, or run in a pod',
+      );
+    cfg.kube = {};
+  }
   const as = get('as');
   if (as !== undefined) {
     const n = Number(as);

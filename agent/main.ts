@@ -19,6 +19,8 @@ import { writeErr } from './common/output.js';
 import { ConfigError, parseAgentConfig } from './config.js';
 import { Dataplane } from './dataplane.js';
 import { EtcdIpamBackend, IpamService, listenIpamSocket } from './ipam-service/index.js';
+import { KubeApi, loadKubeConfig, NetworkCondition, NodeLabelSync } from './k8s/index.js';
+import { internalIpsOf } from './node/autodetect.js';
 import { NodeAgent } from './node-agent.js';
 import { findNetlinkHelper, NETLINK_HELPER } from './routing/kernel-netlink.js';
 import { MAX_WATCHERS, startAgentStatusServer } from './status/index.js';
@@ -88,7 +90,13 @@ async function main(): Promise<number> {
       timeoutMs: cfg.etcdTimeoutMs,
     });
     parts.push({ name: 'cluster-etcd', stop: () => cluster.close() });
-    agent = new NodeAgent(cfg, cluster, etcd.ipam, { clock: systemClock, log: log.child({ component: 'node' }) });
+    const kube = cfg.kube ? new KubeApi(loadKubeConfig({ kubeconfig: cfg.kube.kubeconfig })) : undefined;
+    agent = new NodeAgent(cfg, cluster, etcd.ipam, {
+      clock: systemClock,
+      log: log.child({ component: 'node' }),
+      // kubernetes-internal-ip: this node's Node object (null -> no address: the detection says so).
+      ...(kube ? { internalIps: async () => internalIpsOf((await kube.readNode(cfg.nodeName)) ?? {}) } : {}),
+    });
     const dp = new Dataplane({
       log,
       clock: systemClock,
@@ -109,6 +117,30 @@ async function main(): Promise<number> {
     });
     dp.start();
     parts.push({ name: 'dataplane', stop: () => dp.stop() });
+    if (kube) {
+      // Kubernetes: NetworkUnavailable=False once this node's routes are in place.
+      const nc = new NetworkCondition(
+        cfg.nodeName,
+        kube,
+        () => na.readiness().ready && dp.notReady() === undefined,
+        systemClock,
+        log.child({ component: 'k8s' }),
+      );
+      nc.start();
+      parts.push({ name: 'network-condition', stop: async () => nc.stop() });
+      if (!cfg.labels) {
+        // The Node's labels are the node's labels (pool nodeSelectors), unless --labels sets them.
+        const ls = new NodeLabelSync(
+          cfg.nodeName,
+          kube.nodes({ name: cfg.nodeName }),
+          (labels) => na.setLabels(labels),
+          systemClock,
+          log.child({ component: 'k8s' }),
+        );
+        ls.start();
+        parts.push({ name: 'node-labels', stop: async () => ls.stop() });
+      }
+    }
     parts.push({ name: 'node', stop: () => na.stop(stopGraceful) });
     if (cfg.statusListen) {
       // Each /routes/watch stream adds a 'route' and a 'routesReset' listener.

@@ -19,7 +19,7 @@ import type { Clock, TimerHandle } from './common/clock.js';
 import type { Logger } from './common/log.js';
 import type { AgentConfig } from './config.js';
 import { type DetectMethod, ifaceOf } from './node/autodetect.js';
-import { autodetect, readInterfaces } from './node/autodetect-edge.js';
+import { autodetect, type InternalIpSource, readInterfaces } from './node/autodetect-edge.js';
 import { addrOf, nodeKeys } from './node/record.js';
 import { DuplicateAddressError, NodeRegistration } from './node/register.js';
 import { type AgentMetrics, createAgentMetrics } from './status/metrics.js';
@@ -66,6 +66,8 @@ export class NodeAgent extends EventEmitter<{
   private stopped = false;
   private startError: string | undefined = 'registering';
   private lastPools = '';
+  /** Labels from the Kubernetes Node that arrived before registration. */
+  private pendingLabels: Record<string, string> | undefined;
   private tunnelBusy = false;
   private snapshotTimer: TimerHandle | undefined;
   private lastSnapshotMs = 0;
@@ -74,7 +76,7 @@ export class NodeAgent extends EventEmitter<{
     private readonly cfg: AgentConfig,
     private readonly etcd: ClusterEtcd,
     private readonly ipam: Ipam,
-    private readonly deps: { clock: Clock; log: Logger },
+    private readonly deps: { clock: Clock; log: Logger; internalIps?: InternalIpSource },
   ) {
     super();
     this.metrics = createAgentMetrics({
@@ -92,7 +94,7 @@ export class NodeAgent extends EventEmitter<{
     const one = async (setting: AgentConfig['ip'], family: 4 | 6, method: DetectMethod, flag: string) => {
       if (setting.kind === 'none') return undefined;
       if (setting.kind === 'fixed') return setting.addrLen;
-      const d = await autodetect(family, method);
+      const d = await autodetect(family, method, this.deps.internalIps);
       if (!d.ok) throw new FatalStartError(`${flag} autodetect: ${d.error}`);
       return d.addrLen;
     };
@@ -104,6 +106,22 @@ export class NodeAgent extends EventEmitter<{
     const a = (v4 ?? v6 ?? '').split('/')[0] ?? '';
     this.uplink = ifaceOf(ifaces, a) ?? '';
     return out;
+  }
+
+  /**
+   * Replaces the node's labels (from its Kubernetes Node): the node record (pool nodeSelectors)
+   * and the IPAM's view of them; tunnel addresses are re-judged on the next cluster state.
+   * Before registration the labels are kept and written by it.
+   */
+  async setLabels(labels: Record<string, string>): Promise<void> {
+    if (!this.reg) {
+      this.pendingLabels = labels;
+      return;
+    }
+    await this.reg.update({ labels });
+    // The same labels through the IPAM, which drops its cached copy of them.
+    await this.ipam.setNodeLabels(this.cfg.nodeName, labels);
+    this.lastPools = '';
   }
 
   /** Starts registration in the background (retrying while etcd is away). Fatal errors emit 'fatal'. */
@@ -133,7 +151,11 @@ export class NodeAgent extends EventEmitter<{
             name: this.cfg.nodeName,
             ...addrs,
             ...(this.cfg.asNumber !== undefined ? { asNumber: this.cfg.asNumber } : {}),
-            ...(this.cfg.labels ? { labels: this.cfg.labels } : {}),
+            ...(this.cfg.labels
+              ? { labels: this.cfg.labels }
+              : this.pendingLabels
+                ? { labels: this.pendingLabels }
+                : {}),
             ...(this.cfg.routeReflectorClusterId ? { routeReflectorClusterId: this.cfg.routeReflectorClusterId } : {}),
             agentVersion: AGENT_VERSION,
             leaseTtlSec: this.cfg.nodeLeaseTtlSec,
@@ -141,6 +163,14 @@ export class NodeAgent extends EventEmitter<{
           this.deps,
         );
         this.startError = undefined;
+        if (this.pendingLabels) {
+          // Kubernetes labels that arrived while registering (after it read its options).
+          const l = this.pendingLabels;
+          this.pendingLabels = undefined;
+          void this.setLabels(l).catch((e: unknown) =>
+            this.deps.log.warn({ err: (e as Error).message }, 'node labels: not applied'),
+          );
+        }
         this.afterRegistered(restarting);
       } catch (err) {
         if (err instanceof DuplicateAddressError) {

@@ -23,7 +23,7 @@ import type { Logger } from '../agent/common/logger.js';
 import { Admin } from './admin.js';
 import { Assigner } from './assign.js';
 import { countsByHandle, freeCount, inUseCount } from './block.js';
-import { Gc, type GcOptions, type GcReport } from './gc.js';
+import { Gc, type GcOptions, type GcReport, type LeakedAddress } from './gc.js';
 import type { PoolInput } from './pools.js';
 import { Releaser } from './release.js';
 import type { IpamStore } from './store.js';
@@ -167,6 +167,14 @@ export class Ipam implements IpamApi {
    */
   gc(opts: GcOptions): Promise<GcReport> {
     return this.collector.gc(opts);
+  }
+
+  /**
+   * Releases addresses a garbage collector found leaked, each guarded by the allocation sequence
+   * number it saw (an address re-assigned since the scan is kept). Returns those released.
+   */
+  releaseLeaked(addresses: readonly Pick<LeakedAddress, 'ip' | 'block' | 'ordinal' | 'seq'>[]): Promise<string[]> {
+    return this.collector.releaseGuarded(addresses);
   }
 
   /**

@@ -157,19 +157,7 @@ export class Gc {
     const released: { handle: string; ips: string[] }[] = [];
     for (const { handle, addresses: ls } of leaked) {
       if (!opts.dryRun) {
-        const ips: string[] = [];
-        for (const block of new Set(ls.map((l) => l.block))) {
-          const mine = ls.filter((l) => l.block === block);
-          const seq = new Map(mine.map((l) => [l.ordinal, l.seq] as const));
-          ips.push(
-            ...(await this.release.releaseInBlock(
-              block,
-              mine.map((l) => l.ip),
-              seq,
-            )),
-          );
-        }
-        released.push({ handle, ips });
+        released.push({ handle, ips: await this.releaseGuarded(ls) });
       } else {
         released.push({ handle, ips: ls.map((l) => l.ip) });
       }
@@ -177,6 +165,29 @@ export class Gc {
     }
     const releasedBlocks = await this.releaseEmptyBlocks({ dryRun: opts.dryRun ?? false });
     return { released, releasedBlocks };
+  }
+
+  /**
+   * Releases the given addresses, one transaction per block, each guarded by the allocation
+   * sequence number it was seen with: an address released and re-assigned since (ABA) is kept.
+   * Returns the addresses released.
+   */
+  async releaseGuarded(
+    addresses: readonly Pick<LeakedAddress, 'ip' | 'block' | 'ordinal' | 'seq'>[],
+  ): Promise<string[]> {
+    const ips: string[] = [];
+    for (const block of new Set(addresses.map((l) => l.block))) {
+      const mine = addresses.filter((l) => l.block === block);
+      const seq = new Map(mine.map((l) => [l.ordinal, l.seq] as const));
+      ips.push(
+        ...(await this.release.releaseInBlock(
+          block,
+          mine.map((l) => l.ip),
+          seq,
+        )),
+      );
+    }
+    return ips;
   }
 
   /**

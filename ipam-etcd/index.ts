@@ -16,6 +16,7 @@ export { ordinalToIp } from './block.js';
 export { firstHost, formatIp, parseCidr, parseIp } from './cidr.js';
 export { ConflictError, IpamError, type IpamErrorKind, isIpamError } from './errors.js';
 export type { EtcdConfig, EtcdTls } from './etcd-store.js';
+export type { LeakedAddress, LeakedHandle } from './gc.js';
 export {
   type AllocationView,
   type BlockUsage,

@@ -16,6 +16,7 @@ export const ENTRIES = {
   petrel: 'cni/main.ts',
   'petrel-ipam': 'cni/ipam-main.ts',
   'petrel-install-cni': 'agent/install-cni/main.ts',
+  'petrel-controllers': 'agent/controllers/main.ts',
 };
 
 // etcd3 loads its .proto files from `${__dirname}/../proto` at run time. In a bundle __dirname is

@@ -5,7 +5,7 @@
  * Bad input: one error line, exit 1 (or 2 for usage), nothing written.
  */
 import type { Command } from 'commander';
-import { type Ipam, IpamError, type IpamStore, parseSelector, releaseNode } from '../../ipam-etcd/index.js';
+import { type Ipam, IpamError, type IpamStore, parseSelector } from '../../ipam-etcd/index.js';
 import {
   type BgpClusterConfig,
   type BgpPeerRecord,
@@ -22,6 +22,7 @@ import {
   tunnelHandle,
   validatePeer,
 } from '../node/record.js';
+import { removeNode } from '../node/remove.js';
 import { ClusterEtcd } from '../sync/etcd.js';
 import { type CtlContext, etcdConnection, printJson, table } from './common.js';
 
@@ -216,28 +217,11 @@ export function registerNode(program: Command, ctx: CtlContext): void {
     .option('--force', 'also while its lease is alive (revokes the lease)')
     .action(async (name: string, opts: { force?: boolean }) => {
       await ctx.withIpam(async (i: Ipam) => {
-        const store = i.store;
-        const rec = await store.get(nodeKeys.node(name));
-        const aliveKv = await store.get(nodeKeys.aliveOf(name));
-        const affs = await store.listKeys(`/petrel/ipam/v1/affinities/${name}/`);
-        if (!rec && !aliveKv && affs.length === 0) throw new IpamError('not-found', `node ${name} not found`);
-        if (aliveKv) {
-          if (!opts.force)
-            throw invalid(`node ${name} is alive (its agent holds a lease): stop it first, or use --force`);
-          const a = parseAliveRecord(aliveKv.key, aliveKv.value);
-          await withCluster(ctx, (c) => c.revokeLease(a.lease));
-        }
-        const r = await releaseNode(i, name);
-        const claims = (await store.list(nodeKeys.addresses)).filter((kv) => kv.value === name);
-        const writes = [
-          ...claims.map((kv) => ({ key: kv.key, delete: true as const })),
-          ...(rec ? [{ key: rec.key, delete: true as const }] : []),
-        ];
-        if (writes.length)
-          await store.commit(
-            [...claims, ...(rec ? [rec] : [])].map((kv) => ({ key: kv.key, modRevision: kv.modRevision })),
-            writes,
-          );
+        const r = await removeNode(i, name, {
+          force: opts.force ?? false,
+          revokeLease: (lease) => withCluster(ctx, (c) => c.revokeLease(lease)),
+        });
+        if (!r) throw new IpamError('not-found', `node ${name} not found`);
         ctx.out(
           `removed node ${name}: ${r.addresses.length} addresses, ${r.blocks.length} blocks released` +
             (r.orphaned.length ? `, ${r.orphaned.length} blocks kept for other nodes' addresses` : '') +

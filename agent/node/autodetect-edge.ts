@@ -22,8 +22,20 @@ export async function routeSource(dest: string): Promise<string | undefined> {
   }
 }
 
-export async function autodetect(family: 4 | 6, method: DetectMethod): Promise<Detected & { ifaces: Iface[] }> {
+/** Reads the InternalIP addresses of this node's Kubernetes Node (kubernetes-internal-ip). */
+export type InternalIpSource = () => Promise<string[]>;
+
+export async function autodetect(
+  family: 4 | 6,
+  method: DetectMethod,
+  internalIps?: InternalIpSource,
+): Promise<Detected & { ifaces: Iface[] }> {
   const ifaces = await readInterfaces();
   const src = method.kind === 'can-reach' ? await routeSource(method.dest) : undefined;
-  return { ...detectAddress(ifaces, family, method, src), ifaces };
+  let ips: string[] | undefined;
+  if (method.kind === 'kubernetes-internal-ip') {
+    if (!internalIps) return { ok: false, error: 'kubernetes-internal-ip needs the Kubernetes API', ifaces };
+    ips = await internalIps();
+  }
+  return { ...detectAddress(ifaces, family, method, src, ips), ifaces };
 }

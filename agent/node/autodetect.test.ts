@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { detectAddress, type Iface, parseDetectMethod, parseIpAddrJson } from './autodetect.js';
+import { detectAddress, type Iface, internalIpsOf, parseDetectMethod, parseIpAddrJson } from './autodetect.js';
 
 const a4 = (address: string, prefixLen = 24, scope = 'global') => ({ address, prefixLen, family: 4 as const, scope });
 const a6 = (address: string, prefixLen = 64, scope = 'global') => ({ address, prefixLen, family: 6 as const, scope });
@@ -58,4 +58,35 @@ test('parses ip -json addr', () => {
     { name: 'eth0', up: true, addrs: [a4('10.0.0.5')] },
     { name: 'eth1', up: false, addrs: [] },
   ]);
+});
+
+test('autodetect kubernetes-internal-ip: the Node InternalIP of the family, with its interface prefix length', () => {
+  const m = parseDetectMethod('kubernetes-internal-ip');
+  assert.deepEqual(detectAddress(IFACES, 4, m, undefined, ['192.168.1.5', 'fd00::5']), {
+    ok: true,
+    addrLen: '192.168.1.5/24',
+    iface: 'eth1',
+  });
+  assert.deepEqual(detectAddress(IFACES, 6, m, undefined, ['192.168.1.5', 'fd00::5']), {
+    ok: true,
+    addrLen: 'fd00::5/64',
+    iface: 'eth0',
+  });
+  const none = detectAddress(IFACES, 6, m, undefined, ['192.168.1.5']);
+  assert.equal(none.ok, false);
+  assert.match(!none.ok ? none.error : '', /no IPv6 InternalIP/);
+  const elsewhere = detectAddress(IFACES, 4, m, undefined, ['10.1.2.3']);
+  assert.match(!elsewhere.ok ? elsewhere.error : '', /10\.1\.2\.3 is on no interface/);
+  assert.deepEqual(
+    internalIpsOf({
+      status: {
+        addresses: [
+          { type: 'Hostname', address: 'n1' },
+          { type: 'InternalIP', address: '10.0.0.5' },
+          { type: 'ExternalIP', address: '203.0.113.5' },
+        ],
+      },
+    }),
+    ['10.0.0.5'],
+  );
 });

@@ -9,6 +9,9 @@
  *   interface=REGEX        first address of the first interface whose whole name matches
  *   skip-interface=REGEX   first-found, also skipping interfaces whose name matches
  *   cidr=CIDR[,CIDR]       first address inside one of the CIDRs
+ *   kubernetes-internal-ip the InternalIP of this node's Kubernetes Node object (of the family),
+ *                          with the prefix length of the interface holding it (the edge reads the
+ *                          Node; the agent must have a Kubernetes API connection)
  */
 import { parseCidr, parseIp } from '../../ipam-etcd/index.js';
 
@@ -32,7 +35,8 @@ export type DetectMethod =
   | { kind: 'can-reach'; dest: string }
   | { kind: 'interface'; regex: string }
   | { kind: 'skip-interface'; regex: string }
-  | { kind: 'cidr'; cidrs: string[] };
+  | { kind: 'cidr'; cidrs: string[] }
+  | { kind: 'kubernetes-internal-ip' };
 
 /** Interfaces first-found never picks (Calico's default exclusions plus Petrel's own devices). */
 export const DEFAULT_SKIP = [
@@ -55,8 +59,12 @@ export const DEFAULT_SKIP = [
 export function parseDetectMethod(s: string): DetectMethod {
   const bad = (why: string) => new Error(`--ip-autodetection-method ${JSON.stringify(s)}: ${why}`);
   if (s === 'first-found') return { kind: 'first-found' };
+  if (s === 'kubernetes-internal-ip') return { kind: 'kubernetes-internal-ip' };
   const eq = s.indexOf('=');
-  if (eq < 0) throw bad('expected first-found, can-reach=DEST, interface=REGEX, skip-interface=REGEX or cidr=CIDR');
+  if (eq < 0)
+    throw bad(
+      'expected first-found, can-reach=DEST, interface=REGEX, skip-interface=REGEX, cidr=CIDR or kubernetes-internal-ip',
+    );
   const kind = s.slice(0, eq);
   const arg = s.slice(eq + 1);
   if (arg === '') throw bad('missing value after =');
@@ -118,13 +126,16 @@ export type Detected = { ok: true; addrLen: string; iface: string } | { ok: fals
 
 /**
  * Picks this node's address of `family` by `method`. `routeSrc` is the kernel's source address
- * toward the can-reach destination (the edge asks `ip route get`); ignored by the other methods.
+ * toward the can-reach destination (the edge asks `ip route get`); `internalIps` the InternalIP
+ * addresses of the node's Kubernetes Node object (kubernetes-internal-ip); each is ignored by the
+ * other methods.
  */
 export function detectAddress(
   ifaces: readonly Iface[],
   family: 4 | 6,
   method: DetectMethod,
   routeSrc?: string,
+  internalIps?: readonly string[],
 ): Detected {
   const pick = (pred: (i: Iface) => boolean, addrPred: (a: IfaceAddr) => boolean = () => true): Detected | null => {
     for (const i of ifaces) {
@@ -169,7 +180,29 @@ export function detectAddress(
       }
       return { ok: false, error: `the source address ${routeSrc} toward ${method.dest} is on no interface` };
     }
+    case 'kubernetes-internal-ip': {
+      const want = (internalIps ?? []).filter((ip) => {
+        try {
+          return parseIp(ip).family === family;
+        } catch {
+          return false;
+        }
+      });
+      if (want.length === 0) return { ok: false, error: `the Kubernetes Node has no ${v} InternalIP` };
+      // Exact address match: any scope, any interface (the Node says which address is the node's).
+      for (const ip of want)
+        for (const i of ifaces) {
+          const a = i.addrs.find((x) => x.family === family && x.address === ip);
+          if (a) return { ok: true, addrLen: `${a.address}/${a.prefixLen}`, iface: i.name };
+        }
+      return { ok: false, error: `the Node's InternalIP ${want.join(',')} is on no interface of this host` };
+    }
   }
+}
+
+/** The InternalIP addresses of a Kubernetes Node's status.addresses. */
+export function internalIpsOf(node: { status?: { addresses?: { type: string; address: string }[] } }): string[] {
+  return (node.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address);
 }
 
 /** Parses `ip -json addr` output into Iface[]. */

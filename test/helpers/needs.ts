@@ -33,7 +33,8 @@ export type Capability =
   | 'cni-plugins'
   | 'bundles'
   | 'qemu'
-  | 'chromium';
+  | 'chromium'
+  | 'kubectl';
 
 const BIRD16_CACHE = process.env.PETREL_BIRD16_DIR ?? '/var/cache/petrel/bird16';
 
@@ -81,6 +82,7 @@ const probes: Record<Capability, () => string | false> = {
   },
   // petrelctl ui tests drive Debian's chromium with puppeteer-core (a devDependency) over a pipe.
   chromium: () => (existsSync('/usr/bin/chromium') ? false : 'needs chromium (Debian chromium)'),
+  kubectl: () => (onPath('kubectl') ? false : 'needs kubectl'),
   bundles: () => (existsSync(new URL('../../../bin/petrelctl', import.meta.url)) ? false : 'needs `npm run build`'),
 };
 

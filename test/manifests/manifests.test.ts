@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { parseAgentConfig } from '../../agent/config.js';
+import { USAGE as CONTROLLERS_USAGE, parseControllersConfig } from '../../agent/controllers/config.js';
 import { parseSettings, renderConflist } from '../../agent/install-cni/plan.js';
 import { parseNetConf } from '../../cni/netconf.js';
 
@@ -129,7 +130,12 @@ function daemonSet() {
 
 /** The container's environment as the kubelet gives it (downward API and ConfigMap resolved, $(VAR) expanded). */
 function resolveEnv(c: Container, cm: Record<string, string>): Record<string, string> {
-  const field: Record<string, string> = { 'spec.nodeName': 'node-a', 'status.hostIP': '10.0.0.5' };
+  const field: Record<string, string> = {
+    'spec.nodeName': 'node-a',
+    'status.hostIP': '10.0.0.5',
+    'metadata.name': 'petrel-controllers-7d9f-abcde',
+    'metadata.namespace': 'petrel-system',
+  };
   const env: Record<string, string> = {};
   for (const e of c.env) {
     let v: string | undefined;
@@ -205,4 +211,48 @@ test('agent container: environment accepted by petrel-agent; only variables it r
   })();
   for (const name of Object.keys(env))
     if (name !== 'HOST_IP') assert.ok(usage.includes(name), `petrel-agent reads ${name}`);
+});
+
+test('petrel-controllers Deployment: environment accepted by petrel-controllers, probes on its status port, Lease named in its Role', () => {
+  const objs = load();
+  const dep = objs.find((o) => o.obj.kind === 'Deployment' && o.obj.metadata.name === 'petrel-controllers')
+    ?.obj as unknown as {
+    spec: {
+      replicas: number;
+      template: { spec: { serviceAccountName: string; hostNetwork?: boolean; containers: Container[] } };
+    };
+  };
+  assert.ok(dep, 'a petrel-controllers Deployment');
+  assert.ok(dep.spec.replicas >= 2, 'standby replica (leader election)');
+  assert.notEqual(dep.spec.template.spec.hostNetwork, true);
+  const c = dep.spec.template.spec.containers[0] as Container;
+  assert.deepEqual(c.command, ['/usr/local/bin/petrel-controllers']);
+  const { cm } = daemonSet();
+  const env = resolveEnv(c, cm.data);
+  const cfg = parseControllersConfig([], env, 'unused-hostname');
+  assert.equal(cfg.identity, 'petrel-controllers-7d9f-abcde', 'identity from the pod name');
+  assert.equal(cfg.namespace, 'petrel-system');
+  assert.equal(cfg.kubeconfig, undefined, 'in-cluster configuration');
+  assert.equal(cfg.leakGraceMs, 900_000);
+  assert.equal(cfg.status?.port, c.livenessProbe?.httpGet?.port);
+  assert.equal(cfg.status?.port, c.readinessProbe?.httpGet?.port);
+  for (const name of Object.keys(env)) assert.ok(CONTROLLERS_USAGE.includes(name), `petrel-controllers reads ${name}`);
+  // RBAC: its ServiceAccount reads pods and nodes cluster-wide and holds only its own Lease.
+  const sa = dep.spec.template.spec.serviceAccountName;
+  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+  const rulesOf = (bindingKind: string, roleKind: string) =>
+    objs
+      .filter((o) => o.obj.kind === bindingKind && (o.obj.subjects as { name: string }[]).some((s) => s.name === sa))
+      .flatMap((b) => {
+        const ref = (b.obj.roleRef as { name: string }).name;
+        return (objs.find((o) => o.obj.kind === roleKind && o.obj.metadata.name === ref)?.obj.rules ?? []) as Rule[];
+      });
+  const cluster = rulesOf('ClusterRoleBinding', 'ClusterRole');
+  assert.deepEqual(cluster, [{ apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] }]);
+  const ns = rulesOf('RoleBinding', 'Role');
+  assert.ok(ns.every((r) => r.apiGroups.join() === 'coordination.k8s.io' && r.resources.join() === 'leases'));
+  assert.ok(ns.some((r) => r.verbs.includes('create')));
+  const named = ns.find((r) => r.verbs.includes('update'));
+  assert.deepEqual(named?.resourceNames, [cfg.leaseName]);
+  assert.deepEqual(named?.verbs.sort(), ['get', 'update']);
 });
