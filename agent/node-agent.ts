@@ -212,8 +212,7 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
     // Routes from external peers (a peer that is no node: a ToR, an upstream router) reach the
     // kernel only with --import-external-routes; the mesh and reflectors are nodes.
     const nodeAddrs = new Set<string>();
-    for (const n of s.nodes)
-      for (const a of [n.ipv4, n.ipv6]) if (a) nodeAddrs.add(addrOf(a).toLowerCase());
+    for (const n of s.nodes) for (const a of [n.ipv4, n.ipv6]) if (a) nodeAddrs.add(addrOf(a).toLowerCase());
     const learned = (this.bgp?.learnedRoutes() ?? []).filter(
       (r) => this.cfg.importExternalRoutes || r.peer === undefined || nodeAddrs.has(r.peer.toLowerCase()),
     );
