@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { CLUSTER_BINS, type Cluster, type ClusterNode, startCluster } from '../../helpers/cluster.js';
+import { CLUSTER_BINS, type Cluster, type ClusterNode, type KernelRoute, startCluster } from '../../helpers/cluster.js';
 import type { ContainerStatus } from '../../helpers/cri.js';
 import { needs, type ProbedCapability } from '../../helpers/needs.js';
 import { run, runOk, startEchoServer, tcpRequest } from '../../helpers/netns.js';
@@ -71,8 +71,13 @@ function criLog(path: string): string {
   }
 }
 
+type HttpProbe = { httpGet?: { host?: string; port: number; path: string } };
+type AgentContainer = Container & { readinessProbe?: HttpProbe; livenessProbe?: HttpProbe };
+
 interface NodeRun {
   node: ClusterNode;
+  /** The petrel-node container. */
+  agentId: string;
   host: NodeHost;
   sandboxId: string;
   logDir: string;
@@ -157,9 +162,7 @@ describe('node image from image/Containerfile + DaemonSet from manifests/30-node
     const spec = ds.spec.template.spec;
     assert.equal(spec.hostNetwork, true);
     const init = spec.initContainers ?? [];
-    const agentC = spec.containers.find((x) => x.name === 'petrel-node') as Container & {
-      readinessProbe?: { httpGet?: { host?: string; port: number; path: string } };
-    };
+    const agentC = spec.containers.find((x) => x.name === 'petrel-node') as AgentContainer;
     assert.ok(agentC?.readinessProbe?.httpGet);
     // The operator's one edit (the ConfigMap's comment): where etcd is.
     const configMaps = { [cm.metadata.name]: { ...cm.data, etcd_endpoints: c.etcdUrl } };
@@ -168,7 +171,7 @@ describe('node image from image/Containerfile + DaemonSet from manifests/30-node
       const dir = join(tmp, node.name);
       mkdirSync(join(dir, 'empty'), { recursive: true });
       const host = await startNodeHost({ name: node.name, dir: join(dir, 'host'), netnsPath: node.ns.path });
-      const r: NodeRun = { node, host, sandboxId: '', logDir: '', containers: [], pods: [] };
+      const r: NodeRun = { node, host, agentId: '', sandboxId: '', logDir: '', containers: [], pods: [] };
       runs.push(r);
       await host.importImage(archive);
       const ctx: NodeContext = {
@@ -214,6 +217,7 @@ describe('node image from image/Containerfile + DaemonSet from manifests/30-node
         assert.equal(st.exitCode, 0, `${node.name} ${ct.name} exit ${st.exitCode}: ${st.reason} ${log()}`);
       }
       const agentRun = await startOne(agentC);
+      r.agentId = agentRun.cid;
       // The readiness probe, as kubelet runs it: HTTP GET in the node's network namespace.
       const probe = agentC.readinessProbe?.httpGet;
       assert.ok(probe);
@@ -241,6 +245,19 @@ describe('node image from image/Containerfile + DaemonSet from manifests/30-node
         throw new Error(`${err.message}\n${agentRun.log().slice(-3000)}`);
       });
       assert.equal(how, 'ready', `${node.name} petrel-node ${how}: ${agentRun.log().slice(-3000)}`);
+      const live = agentC.livenessProbe?.httpGet;
+      assert.ok(live);
+      const health = await node.ns.exec('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--max-time',
+        '3',
+        `http://${live.host ?? node.ip}:${live.port}${live.path}`,
+      ]);
+      assert.equal(health.stdout, '200', `${node.name} liveness probe`);
     }
 
     for (const r of runs) {
@@ -303,6 +320,27 @@ describe('node image from image/Containerfile + DaemonSet from manifests/30-node
     } finally {
       await srvWeb.stop();
       await srvClient.stop();
+    }
+  });
+
+  test("StopContainer with the YAML's grace period: each agent exits 0 on SIGTERM within it, its routes stay", async () => {
+    assert.ok(c && runs.length === 2 && runs.every((r) => r.agentId));
+    const spec = manifests().find((d) => d.kind === 'DaemonSet')?.spec?.template.spec;
+    const grace = spec?.terminationGracePeriodSeconds;
+    assert.ok(grace);
+    for (const r of runs) {
+      const routesBefore: KernelRoute[] = (await c.routes(r.node)).filter((x) => x.dev === 'petrel.vxlan');
+      assert.ok(routesBefore.length > 0, `${r.node.name} has VXLAN routes`);
+      const t0 = performance.now();
+      await r.host.cri.stopContainer(r.agentId, grace);
+      const ms = performance.now() - t0;
+      const st = await r.host.cri.containerStatus(r.agentId);
+      assert.equal(st.state, 'CONTAINER_EXITED');
+      assert.equal(st.exitCode, 0, `${r.node.name}: exit ${st.exitCode} (${st.reason}) after ${ms.toFixed(0)} ms`);
+      assert.ok(ms < grace * 1000, `${r.node.name}: stopped in ${ms.toFixed(0)} ms`);
+      // Graceful restart: the kernel routes are left in place for the next agent.
+      const routesAfter: KernelRoute[] = (await c.routes(r.node)).filter((x) => x.dev === 'petrel.vxlan');
+      assert.deepEqual(routesAfter.map((x) => x.dst).sort(), routesBefore.map((x) => x.dst).sort());
     }
   });
 });

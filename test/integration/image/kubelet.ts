@@ -40,6 +40,7 @@ export interface Volume {
 
 export interface PodSpec {
   hostNetwork?: boolean;
+  terminationGracePeriodSeconds?: number;
   initContainers?: Container[];
   containers: Container[];
   volumes?: Volume[];
