@@ -166,6 +166,8 @@ describe('node image from image/Containerfile + DaemonSet from manifests/30-node
     assert.ok(agentC?.readinessProbe?.httpGet);
     // The operator's one edit (the ConfigMap's comment): where etcd is.
     const configMaps = { [cm.metadata.name]: { ...cm.data, etcd_endpoints: c.etcdUrl } };
+    const agentSocket = agentC.env?.find((e) => e.name === 'PETREL_AGENT_SOCKET')?.value;
+    assert.ok(agentSocket, 'the agent container sets PETREL_AGENT_SOCKET');
 
     for (const node of c.nodes) {
       const dir = join(tmp, node.name);
@@ -271,7 +273,8 @@ describe('node image from image/Containerfile + DaemonSet from manifests/30-node
         plugins: { type: string; agentSocket?: string }[];
       };
       assert.equal(conflist.plugins[0]?.type, 'petrel');
-      assert.equal(conflist.plugins[0]?.agentSocket, '/var/run/petrel/agent.sock');
+      // The socket the plugin will open is the one the agent container listens on (both from the YAML).
+      assert.equal(conflist.plugins[0]?.agentSocket, agentSocket);
       // containerd picks the conflist up (written after it started, by rename).
       await waitFor(`${r.node.name} CRI NetworkReady`, () => r.host.cri.networkReady(), 30_000, 200);
     }
