@@ -260,6 +260,26 @@ describe('node image from image/Containerfile + DaemonSet from manifests/30-node
         `http://${live.host ?? node.ip}:${live.port}${live.path}`,
       ]);
       assert.equal(health.stdout, '200', `${node.name} liveness probe`);
+      // The image's petrelctl, run in the agent container (kubectl exec's path: the runtime's exec),
+      // asks the agent over the status endpoint: the operator's tool works from the image too.
+      const ctl = await host.exec('ctr', [
+        '-a',
+        host.socket,
+        '-n',
+        'k8s.io',
+        'tasks',
+        'exec',
+        '--exec-id',
+        `petrelctl-${node.name}`,
+        agentRun.cid,
+        '/usr/local/bin/petrelctl',
+        'node',
+        'status',
+        '--json',
+      ]);
+      assert.equal(ctl.code, 0, `petrelctl in the image: ${ctl.stderr}`);
+      const status = JSON.parse(ctl.stdout) as { readiness: { ready: boolean } };
+      assert.equal(status.readiness.ready, true, `${node.name}: ${ctl.stdout}`);
     }
 
     for (const r of runs) {
