@@ -9,7 +9,7 @@
  * speaker helper's config-diff API (applyConfig) was not on its branch yet.
  */
 import { EventEmitter } from 'node:events';
-import { type Network, type PeerStatus, Speaker, type SpeakerStatus } from '../bgp/index.js';
+import { type Network, type PeerStatus, type RouteEvent, Speaker, type SpeakerStatus } from '../bgp/index.js';
 import {
   type BgpPlan,
   diffList,
@@ -35,7 +35,11 @@ export interface AgentPeerStatus extends PeerStatus {
   name: string;
 }
 
-export class BgpRunner extends EventEmitter<{ learned: [] }> {
+/**
+ * `learned`: the learned set changed; `route`: one Loc-RIB best-path change as the speaker reported
+ * it (the agent's /routes/watch feed); `reset`: the speaker was replaced, its routes are gone.
+ */
+export class BgpRunner extends EventEmitter<{ learned: []; route: [RouteEvent]; reset: [] }> {
   private speaker: Speaker | undefined;
   private plan: BgpPlan = { peers: [], announcements: [] };
   private readonly learned = new Map<string, LearnedRoute>();
@@ -71,6 +75,7 @@ export class BgpRunner extends EventEmitter<{ learned: [] }> {
         this.speaker = undefined;
         this.learned.clear();
         this.emit('learned');
+        this.emit('reset');
       }
       this.plan = { peers: [], announcements: [] };
       if (!next.speaker) {
@@ -91,6 +96,7 @@ export class BgpRunner extends EventEmitter<{ learned: [] }> {
             ...(ev.peer ? { peer: ev.peer } : {}),
           });
         this.emit('learned');
+        this.emit('route', ev);
       });
       this.speaker = sp;
       for (const p of next.peers) sp.addPeer(toPeerConfig(p));

@@ -22,6 +22,7 @@ test('flags override environment; defaults apply', () => {
     networkingBackend: 'bgp',
     nodeLeaseTtlSec: 30,
     importExternalRoutes: false,
+    routeWriter: 'auto',
   });
 });
 
@@ -96,6 +97,8 @@ const BAD_VALUES: [string[], Record<string, string>, string][] = [
   [['--networking-backend', 'bird'], {}, 'bird'],
   [['--node-lease-ttl', '1'], {}, '"1"'],
   [['--import-external-routes', 'yes'], {}, '"yes"'],
+  [['--route-writer', 'rtnl'], {}, '"rtnl"'],
+  [[], { PETREL_ROUTE_WRITER: 'kernel' }, '"kernel"'],
 ];
 for (const [argv, env, named] of BAD_VALUES) {
   test(`bad value ${JSON.stringify(argv.length ? argv : env)} -> one line naming ${named}`, () =>

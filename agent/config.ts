@@ -25,6 +25,8 @@
  *   --node-lease-ttl S        PETREL_NODE_LEASE_TTL  default 30; liveness lease TTL in seconds
  *   --import-external-routes true|false  PETREL_IMPORT_EXTERNAL_ROUTES  default false: routes
  *                             learned from external (non-node) BGP peers are not programmed
+ *   --route-writer auto|netlink|iproute2  PETREL_ROUTE_WRITER  default auto: routes through the
+ *                             petrel-netlink helper (rtnetlink) when it is installed, else `ip -batch`
  */
 import type { LogLevel } from './common/logger.js';
 import { type DetectMethod, parseDetectMethod } from './node/autodetect.js';
@@ -55,6 +57,8 @@ export interface AgentConfig {
   nodeLeaseTtlSec: number;
   /** Program routes learned from external (non-node) BGP peers, also outside the pools. */
   importExternalRoutes: boolean;
+  /** How routes reach the kernel (agent/routing/kernel-netlink.ts); auto = netlink when installed. */
+  routeWriter: 'auto' | 'netlink' | 'iproute2';
 }
 
 export type AddrSetting = { kind: 'autodetect' } | { kind: 'none' } | { kind: 'fixed'; addrLen: string };
@@ -85,6 +89,7 @@ const FLAGS = {
   'networking-backend': 'PETREL_NETWORKING_BACKEND',
   'node-lease-ttl': 'PETREL_NODE_LEASE_TTL',
   'import-external-routes': 'PETREL_IMPORT_EXTERNAL_ROUTES',
+  'route-writer': 'PETREL_ROUTE_WRITER',
 } as const;
 type Flag = keyof typeof FLAGS;
 
@@ -96,7 +101,7 @@ export const USAGE = `usage: petrel-agent --node-name NAME --etcd-endpoints URLS
   [--ip-autodetection-method first-found|can-reach=DEST|interface=REGEX|skip-interface=REGEX|cidr=CIDR[,CIDR]]
   [--ip6-autodetection-method ...] [--as N] [--labels K=V,...] [--route-reflector-cluster-id A.B.C.D]
   [--status-listen HOST:PORT|none] [--bgp-listen-address ADDR] [--networking-backend bgp|none] [--node-lease-ttl S]
-  [--import-external-routes true|false]
+  [--import-external-routes true|false] [--route-writer auto|netlink|iproute2]
 every flag can also be set from the environment: ${Object.values(FLAGS).join(', ')}`;
 
 /** DNS-1123 subdomain (Kubernetes node names). */
@@ -235,5 +240,9 @@ export function parseAgentConfig(argv: string[], env: Readonly<Record<string, st
   if (ier !== 'true' && ier !== 'false')
     throw new ConfigError(`--import-external-routes ${JSON.stringify(ier)}: must be true or false`);
   cfg.importExternalRoutes = ier === 'true';
+  const rw = get('route-writer') ?? 'auto';
+  if (rw !== 'auto' && rw !== 'netlink' && rw !== 'iproute2')
+    throw new ConfigError(`--route-writer ${JSON.stringify(rw)}: must be auto, netlink or iproute2`);
+  cfg.routeWriter = rw;
   return cfg;
 }

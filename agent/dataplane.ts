@@ -39,6 +39,8 @@ export interface DataplaneOptions {
   mtuFile?: string;
   /** Program learned prefixes outside every pool (default false). */
   externalRoutes?: boolean;
+  /** Write routes through this petrel-netlink executable (default: `ip -batch`). */
+  netlinkHelper?: string;
   /** Tests: a kernel, device and NAT edge other than iproute2/nft in the agent's own namespace. */
   kernel?: Kernel;
   devices?: Pick<TunnelDevices, 'apply' | 'enableForwarding'>;
@@ -52,6 +54,8 @@ export interface DataplaneOptions {
 }
 
 export interface DataplaneStatus {
+  /** How routes are written: petrel-netlink (rtnetlink) or `ip -batch`. */
+  routeWriter: 'netlink' | 'iproute2';
   routes: ReconcilerStatus;
   devices: DeviceResult[];
   podMtu: number | null;
@@ -93,7 +97,13 @@ export class Dataplane {
 
   constructor(private readonly opts: DataplaneOptions) {
     this.log = opts.log.child({ component: 'dataplane' });
-    this.kernel = opts.kernel ?? new Iproute2Kernel({ log: opts.log, clock: opts.clock });
+    this.kernel =
+      opts.kernel ??
+      new Iproute2Kernel({
+        log: opts.log,
+        clock: opts.clock,
+        ...(opts.netlinkHelper ? { netlinkHelper: opts.netlinkHelper } : {}),
+      });
     this.reconciler = new RouteReconciler({
       kernel: this.kernel,
       clock: opts.clock,
@@ -217,6 +227,7 @@ export class Dataplane {
 
   status(): DataplaneStatus {
     return {
+      routeWriter: this.kernel instanceof Iproute2Kernel ? this.kernel.routeWriter : 'iproute2',
       routes: this.reconciler.status(),
       devices: this.deviceResults,
       podMtu: this.desired?.podMtu ?? null,

@@ -4,7 +4,8 @@
  *
  *   IPAM socket    the CNI plugins' IPAM (answers code 11 while etcd is away)
  *   NodeAgent      node record + lease, cluster sync from etcd, BGP speaker
- *   Dataplane      kernel routes, tunnel devices, natOutgoing, from the NodeAgent's snapshots
+ *   Dataplane      kernel routes (rtnetlink via petrel-netlink, else `ip -batch`), tunnel
+ *                  devices, natOutgoing, from the NodeAgent's snapshots
  *   status server  /healthz /readyz /metrics /status /routes
  *
  * SIGTERM/SIGINT: exit 0 within 10 s; kernel routes stay, BGP sessions close without a
@@ -19,7 +20,8 @@ import { ConfigError, parseAgentConfig } from './config.js';
 import { Dataplane } from './dataplane.js';
 import { EtcdIpamBackend, IpamService, listenIpamSocket } from './ipam-service/index.js';
 import { NodeAgent } from './node-agent.js';
-import { startAgentStatusServer } from './status/index.js';
+import { findNetlinkHelper, NETLINK_HELPER } from './routing/kernel-netlink.js';
+import { MAX_WATCHERS, startAgentStatusServer } from './status/index.js';
 import { ClusterEtcd } from './sync/etcd.js';
 
 /** A running part of the agent that stops on shutdown, last started first stopped. */
@@ -39,7 +41,13 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  const netlinkHelper = cfg.routeWriter === 'iproute2' ? undefined : findNetlinkHelper(process.argv[1]);
+  if (cfg.routeWriter === 'netlink' && !netlinkHelper) {
+    writeErr(`--route-writer netlink: ${NETLINK_HELPER} is not beside the agent, in ../dist-sea or on PATH\n`);
+    return 2;
+  }
   const log = createLogger({ level: cfg.logLevel, file: cfg.logFile, base: { component: 'petrel-agent' } });
+  log.info({ routeWriter: netlinkHelper ? 'netlink' : 'iproute2', helper: netlinkHelper }, 'route writer');
   const parts: Stoppable[] = [];
   let agent: NodeAgent | undefined;
   let dataplane: Dataplane | undefined;
@@ -85,6 +93,7 @@ async function main(): Promise<number> {
       log,
       clock: systemClock,
       externalRoutes: cfg.importExternalRoutes,
+      ...(netlinkHelper ? { netlinkHelper } : {}),
       onPass: (ms) => agent?.metrics.reconcileDuration.observe(ms / 1000),
     });
     dataplane = dp;
@@ -102,12 +111,22 @@ async function main(): Promise<number> {
     parts.push({ name: 'dataplane', stop: () => dp.stop() });
     parts.push({ name: 'node', stop: () => na.stop(stopGraceful) });
     if (cfg.statusListen) {
+      // Each /routes/watch stream adds a 'route' and a 'routesReset' listener.
+      na.setMaxListeners(MAX_WATCHERS + 10);
       const st = await startAgentStatusServer(
         {
           readiness: () => na.readiness(),
           status: () => na.status(),
           routes: () => na.routes(),
           registry: na.metrics.registry,
+          watchRoutes: (onChange, onReset) => {
+            na.on('route', onChange);
+            na.on('routesReset', onReset);
+            return () => {
+              na.off('route', onChange);
+              na.off('routesReset', onReset);
+            };
+          },
         },
         cfg.statusListen.host,
         cfg.statusListen.port,

@@ -12,6 +12,7 @@
  *    `routesProgrammed` / `routesReady` hooks.
  */
 import { EventEmitter } from 'node:events';
+import type { RouteEvent } from '../bgp/index.js';
 import { type Ipam, parseSelector } from '../ipam-etcd/index.js';
 import { BgpRunner } from './bgp-runner.js';
 import type { Clock, TimerHandle } from './common/clock.js';
@@ -47,7 +48,13 @@ const checkSelector = (s: string) => {
   parseSelector(s);
 };
 
-export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal: [Error] }> {
+/** `route`/`routesReset`: the speaker's best-path changes, for the status server's /routes/watch. */
+export class NodeAgent extends EventEmitter<{
+  snapshot: [RoutingSnapshot];
+  fatal: [Error];
+  route: [RouteEvent];
+  routesReset: [];
+}> {
   readonly hooks: NodeAgentHooks = {};
   readonly metrics: AgentMetrics;
   private reg: NodeRegistration | undefined;
@@ -166,6 +173,8 @@ export class NodeAgent extends EventEmitter<{ snapshot: [RoutingSnapshot]; fatal
         this.deps,
       );
       this.bgp.on('learned', () => this.scheduleSnapshot());
+      this.bgp.on('route', (ev) => this.emit('route', ev));
+      this.bgp.on('reset', () => this.emit('routesReset'));
     }
     this.sync = new ClusterSync(this.etcd, { ...this.deps, checkSelector });
     this.sync.on('state', (s) => this.onState(s));

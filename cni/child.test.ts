@@ -1,12 +1,15 @@
 /**
  * runWithDeadline with real processes (/bin/sh, sleep): the deadline kills the child's whole
  * process group, grandchildren included, and returns without waiting for pipes they held.
- * Deadlines are a few hundred ms; nothing needs root.
+ * spawnWithDeadline starts a child before its input is known: its deadline counts from run(),
+ * and cancel() lets an unneeded child exit. Deadlines are a few hundred ms; nothing needs root.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { runWithDeadline } from './child.js';
+import { runWithDeadline, spawnWithDeadline } from './child.js';
 
 /** True while `pid` is a live process (not gone, not a zombie waiting to be reaped). */
 function alive(pid: number): boolean {
@@ -109,5 +112,38 @@ test('a process that finishes before its deadline is not killed and its children
     assert.equal(alive(bg), true, 'no kill without a deadline');
   } finally {
     process.kill(bg, 'SIGKILL');
+  }
+});
+
+test('spawnWithDeadline: the deadline counts from run(), not from the start', async () => {
+  // Idle for longer than its deadline before it gets work: it must not be killed for that.
+  const child = spawnWithDeadline(['/bin/sh', '-c', 'read x; echo "got $x"'], 300, undefined);
+  await new Promise((r) => setTimeout(r, 700));
+  const r = await child.run('work\n');
+  assert.deepEqual(r, { code: 0, stdout: 'got work\n', stderr: '', timedOut: false });
+});
+
+test('spawnWithDeadline: run() still enforces the deadline once it has work', async () => {
+  const child = spawnWithDeadline(['/bin/sh', '-c', 'read x; sleep 30'], 300, undefined);
+  const started = Date.now();
+  const r = await child.run('go\n');
+  assert.equal(r.timedOut, true);
+  assert.equal(r.code, 137);
+  assert.ok(Date.now() - started < 5000, 'returned at the deadline, not after sleep 30');
+});
+
+test('spawnWithDeadline: cancel() closes stdin, so an unneeded child exits on its own', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'petrel-child-'));
+  try {
+    const pidFile = join(dir, 'pid');
+    // Like an empty `ip -batch`: reads stdin to its end, then exits.
+    const child = spawnWithDeadline(['/bin/sh', '-c', `echo $$ > ${pidFile}; cat >/dev/null`], 5000, undefined);
+    await eventually('child wrote its pid', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    assert.ok(alive(pid), 'waiting for input');
+    child.cancel();
+    await eventually('cancelled child exited', () => !alive(pid));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -11,6 +11,8 @@
 // petrelctl is packaged the same way, from its esbuild bundle (scripts/bundle.mjs: etcd's protos
 // are inlined there, so the executable needs no file beside it): a Node start (~110 ms) is more
 // than 3x a whole `etcdctl put`, a Bun executable's ~20 ms is not.
+// petrel-netlink (the agent's route writer, agent/routing/netlink/main.ts) is a Bun executable for
+// Bun's FFI: it holds a NETLINK_ROUTE socket, which Node cannot open.
 //   node scripts/package-sea.mjs [name...]
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
@@ -18,7 +20,12 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync } fr
 const root = new URL('..', import.meta.url).pathname;
 const out = `${root}dist-sea`;
 export const BUN = `${root}node_modules/@oven/bun-linux-x64/bin/bun`;
-export const SEA_ENTRIES = { petrel: 'cni/main.ts', 'petrel-ipam': 'cni/ipam-main.ts', petrelctl: 'bin/petrelctl' };
+export const SEA_ENTRIES = {
+  petrel: 'cni/main.ts',
+  'petrel-ipam': 'cni/ipam-main.ts',
+  petrelctl: 'bin/petrelctl',
+  'petrel-netlink': 'agent/routing/netlink/main.ts',
+};
 /** Entries packaged from their esbuild bundle (made first) rather than from TypeScript. */
 const FROM_BUNDLE = new Set(['petrelctl']);
 

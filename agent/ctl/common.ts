@@ -35,6 +35,8 @@ export interface CtlContext {
   setExitCode(code: number): void;
   /** The global flags (etcd endpoints and TLS). */
   options(): GlobalOptions;
+  /** The command's logger (stderr), loaded on first use. */
+  log(): Promise<Logger>;
 }
 
 /** `log` is called when a command opens etcd (loading the logger is part of petrelctl's start-up). */
@@ -65,6 +67,7 @@ export function makeContext(
     },
     setExitCode: setExit,
     options: getOpts,
+    log: async () => log(),
   };
 }
 
@@ -72,13 +75,4 @@ export function printJson(v: unknown): void {
   writeOut(`${JSON.stringify(v, null, 2)}\n`);
 }
 
-/** Left-aligned columns separated by two spaces; the first row is the header. */
-export function table(rows: string[][]): string {
-  const widths: number[] = [];
-  for (const r of rows) {
-    r.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, c.length);
-    });
-  }
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
-}
+export { table } from '../lab/report.js';

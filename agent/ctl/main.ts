@@ -1,7 +1,8 @@
 /**
  * petrelctl: Petrel's operator CLI (like calicoctl). Reads and writes etcd directly.
  *   petrelctl [global flags] ipam pool add|list|rm|set, ipam assign|release|show|check|gc|configure,
- *   node label. Every level has --help.
+ *   node label, ui [forward], lab up|status|exec|add-pod|rm-pod|kill-agent|start-agent|down.
+ *   Every level has --help.
  * Exit codes: 0 ok, 1 error (one line on stderr), 2 usage error, 3 `ipam check` found problems.
  *
  * Start-up is an operator script's per-call cost: only the modules of the command named on the
@@ -27,7 +28,7 @@ type Register = (program: Command, ctx: CtlContext) => void;
  */
 async function registrations(argv: string[]): Promise<Register[]> {
   const words = new Set(argv.slice(2));
-  const any = ['ipam', 'node', 'bgp'].some((w) => words.has(w));
+  const any = ['ipam', 'node', 'bgp', 'ui', 'lab'].some((w) => words.has(w));
   const want = (...names: string[]) => !any || names.some((n) => words.has(n));
   const out: Register[] = [];
   if (want('ipam', 'node')) out.push((await import('./ipam-commands.js')).registerIpam);
@@ -37,6 +38,8 @@ async function registrations(argv: string[]): Promise<Register[]> {
     if (want('node')) out.push(m.registerNode);
     if (want('bgp')) out.push(m.registerClusterBgp);
   }
+  if (want('ui')) out.push((await import('../ui/commands.js')).registerUi);
+  if (want('lab')) out.push((await import('./lab-commands.js')).registerLab);
   return out;
 }
 

@@ -28,6 +28,8 @@ import {
   type KernelEvent,
   type KernelOp,
 } from './kernel.js';
+import { NetlinkChannel } from './kernel-netlink.js';
+import { formatRequestLine } from './netlink/codec.js';
 import { canonicalIp, canonicalPrefix } from './plan.js';
 import { Devices, type Family, type FdbSpec, type NeighSpec, PETREL_ROUTE_PROTO, type RouteSpec } from './types.js';
 
@@ -118,6 +120,20 @@ export function renderChange(c: Change): { tool: 'ip' | 'bridge'; line: string }
     tool: 'bridge',
     line: `fdb ${verb} ${tok(f.mac, 'MAC')} dev ${tok(f.dev, 'device')} dst ${tok(f.dst, 'address')} self permanent`,
   };
+}
+
+/** A route change as a petrel-netlink request line (netlink/codec.ts), tokens checked as for `ip`. */
+export function renderRouteRequest(op: Change['op'], r: RouteSpec): string {
+  const del = op === 'delete';
+  return formatRequestLine({
+    op,
+    family: r.family,
+    type: r.type,
+    dst: tok(r.dst, 'destination'),
+    ...(!del && r.type === 'unicast' && r.gateway ? { gateway: tok(r.gateway, 'gateway') } : {}),
+    ...(!del && r.type === 'unicast' && r.dev ? { dev: tok(r.dev, 'device') } : {}),
+    onlink: !del && r.type === 'unicast' && r.onlink === true,
+  });
 }
 
 interface PendingBatch {
@@ -351,6 +367,11 @@ export interface Iproute2KernelOptions {
   devices?: readonly string[];
   /** Delay before a died route monitor is restarted (default 500 ms). */
   monitorRestartMs?: number;
+  /**
+   * Write routes through this petrel-netlink executable (kernel-netlink.ts) instead of `ip -batch`;
+   * neighbours and FDB entries still go through ip/bridge. Absent: everything through iproute2.
+   */
+  netlinkHelper?: string;
 }
 
 export class Iproute2Kernel implements Kernel {
@@ -361,6 +382,7 @@ export class Iproute2Kernel implements Kernel {
   private readonly restartMs: number;
   private readonly ip: BatchChannel;
   private readonly bridge: BatchChannel;
+  private readonly netlink: NetlinkChannel | null;
   private monitor: ChildProcess | null = null;
   private monitorTimer: TimerHandle | null = null;
   private watchers = new Set<(e: KernelEvent) => void>();
@@ -374,11 +396,21 @@ export class Iproute2Kernel implements Kernel {
     this.restartMs = opts.monitorRestartMs ?? 500;
     this.ip = new BatchChannel('ip', this.netnsPath, this.log);
     this.bridge = new BatchChannel('bridge', this.netnsPath, this.log);
+    this.netlink = opts.netlinkHelper
+      ? new NetlinkChannel(nsCommand(this.netnsPath, opts.netlinkHelper, []), this.log)
+      : null;
+  }
+
+  /** How routes are written: 'netlink' (petrel-netlink) or 'iproute2' (`ip -batch`). */
+  get routeWriter(): 'netlink' | 'iproute2' {
+    return this.netlink ? 'netlink' : 'iproute2';
   }
 
   /** PIDs of the long-lived children (tests check they are gone after close()). */
   pids(): number[] {
-    return [this.ip.pid(), this.bridge.pid(), this.monitor?.pid].filter((x): x is number => x !== undefined);
+    return [this.ip.pid(), this.bridge.pid(), this.netlink?.pid(), this.monitor?.pid].filter(
+      (x): x is number => x !== undefined,
+    );
   }
 
   private async json<T>(op: KernelOp, tool: string, args: string[]): Promise<T[]> {
@@ -441,8 +473,15 @@ export class Iproute2Kernel implements Kernel {
     const ipIdx: number[] = [];
     const brLines: string[] = [];
     const brIdx: number[] = [];
+    const nlLines: string[] = [];
+    const nlIdx: number[] = [];
     changes.forEach((c, i) => {
       try {
+        if (this.netlink && c.obj.type === 'route') {
+          nlLines.push(renderRouteRequest(c.op, c.obj.route));
+          nlIdx.push(i);
+          return;
+        }
         const { tool, line } = renderChange(c);
         if (tool === 'ip') {
           ipLines.push(line);
@@ -461,7 +500,7 @@ export class Iproute2Kernel implements Kernel {
         };
       }
     });
-    const runOne = async (ch: BatchChannel, lines: string[], idx: number[]) => {
+    const runOne = async (ch: BatchChannel | NetlinkChannel, lines: string[], idx: number[]) => {
       if (lines.length === 0) return;
       const errors = await ch.run(lines);
       idx.forEach((ci, li) => {
@@ -471,7 +510,11 @@ export class Iproute2Kernel implements Kernel {
           msg === undefined ? { ok: true } : { ok: false, error: new KernelError(c.op, classifyError(msg), msg) };
       });
     };
-    await Promise.all([runOne(this.ip, ipLines, ipIdx), runOne(this.bridge, brLines, brIdx)]);
+    await Promise.all([
+      runOne(this.ip, ipLines, ipIdx),
+      runOne(this.bridge, brLines, brIdx),
+      this.netlink ? runOne(this.netlink, nlLines, nlIdx) : undefined,
+    ]);
     return results;
   }
 
@@ -535,6 +578,6 @@ export class Iproute2Kernel implements Kernel {
   async close(): Promise<void> {
     this.closed = true;
     this.watchers.clear();
-    await Promise.all([this.stopMonitor(), this.ip.close(), this.bridge.close()]);
+    await Promise.all([this.stopMonitor(), this.ip.close(), this.bridge.close(), this.netlink?.close()]);
   }
 }

@@ -1,1 +1,8 @@
-export { type AgentStatusServer, type Readiness, type StatusSource, startAgentStatusServer } from './server.js';
+export {
+  type AgentStatusServer,
+  MAX_WATCHERS,
+  type Readiness,
+  type RouteChange,
+  type StatusSource,
+  startAgentStatusServer,
+} from './server.js';

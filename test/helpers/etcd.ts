@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { etcdArgs } from '../../agent/lab/cluster.js';
 import { freePort } from './ports.js';
 import { type Daemon, startDaemon, waitFor } from './process.js';
 
@@ -48,35 +49,7 @@ export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdHandle> {
   const dataDir = mkdtempSync(join(tmpdir(), 'petrel-etcd-'));
   const endpoint = `${opts.tls ? 'https' : 'http'}://${host}:${clientPort}`;
   const peer = `http://${host}:${peerPort}`;
-  const args = [
-    '--name',
-    'petrel-test',
-    '--data-dir',
-    dataDir,
-    '--listen-client-urls',
-    endpoint,
-    '--advertise-client-urls',
-    endpoint,
-    '--listen-peer-urls',
-    peer,
-    '--initial-advertise-peer-urls',
-    peer,
-    '--initial-cluster',
-    `petrel-test=${peer}`,
-    '--log-level',
-    'error',
-    ...(opts.tls
-      ? [
-          '--cert-file',
-          opts.tls.cert,
-          '--key-file',
-          opts.tls.key,
-          '--trusted-ca-file',
-          opts.tls.ca,
-          '--client-cert-auth',
-        ]
-      : []),
-  ];
+  const args = etcdArgs(dataDir, endpoint, peer, opts.tls);
   let daemon: Daemon | undefined;
   const start = async () => {
     const [cmd, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, 'etcd', ...args]] : ['etcd', args];

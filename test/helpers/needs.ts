@@ -32,7 +32,8 @@ export type Capability =
   | 'containerd'
   | 'cni-plugins'
   | 'bundles'
-  | 'qemu';
+  | 'qemu'
+  | 'chromium';
 
 const BIRD16_CACHE = process.env.PETREL_BIRD16_DIR ?? '/var/cache/petrel/bird16';
 
@@ -78,6 +79,8 @@ const probes: Record<Capability, () => string | false> = {
     if (!existsSync('/bin/busybox') && !process.env.PETREL_VM_BUSYBOX) return 'needs a static busybox (busybox-static)';
     return false;
   },
+  // petrelctl ui tests drive Debian's chromium with puppeteer-core (a devDependency) over a pipe.
+  chromium: () => (existsSync('/usr/bin/chromium') ? false : 'needs chromium (Debian chromium)'),
   bundles: () => (existsSync(new URL('../../../bin/petrelctl', import.meta.url)) ? false : 'needs `npm run build`'),
 };
 

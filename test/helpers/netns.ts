@@ -5,70 +5,23 @@
  * everything created (call `deleteAllNetns()` from an after() hook; it also runs at exit).
  * Nothing here touches the root namespace: every link and address lives in namespaces made here.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import {
+  type ExecOptions,
+  type ExecResult,
+  type Netns as LabNetns,
+  netns as labNetns,
+  run,
+  runOk,
+} from '../../agent/lab/sh.js';
 import { type Daemon, startDaemon, waitFor } from './process.js';
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export { type ExecOptions, type ExecResult, run, runOk } from '../../agent/lab/sh.js';
 
-export interface ExecOptions {
-  input?: string;
-  env?: NodeJS.ProcessEnv;
-  timeoutMs?: number;
-}
-
-/** Runs a command, never rejects on a non-zero exit (the result carries the code). */
-export function run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = opts.timeoutMs
-      ? setTimeout(() => {
-          p.kill('SIGKILL');
-        }, opts.timeoutMs)
-      : undefined;
-    p.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    p.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    p.on('error', reject);
-    p.on('close', (code) => {
-      if (timer) clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-    p.stdin.on('error', () => {});
-    p.stdin.end(opts.input ?? '');
-  });
-}
-
-/** Like run() but rejects unless the exit code is 0. */
-export async function runOk(cmd: string, args: string[], opts: ExecOptions = {}): Promise<string> {
-  const r = await run(cmd, args, opts);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} -> ${r.code}: ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
-export interface Netns {
-  readonly name: string;
-  /** /var/run/netns/<name> */
-  readonly path: string;
-  /** Runs a command inside (ip netns exec). */
-  exec(cmd: string, args: string[], opts?: ExecOptions): Promise<ExecResult>;
-  /** `ip <args>` inside; rejects on failure; returns stdout. */
-  ip(...args: string[]): Promise<string>;
-  /** `ip -json <args>` inside, parsed. */
-  ipJson<T = unknown>(...args: string[]): Promise<T>;
+/** The lab's namespace handle (agent/lab/sh.ts) plus a process started inside, stopped by PID. */
+export interface Netns extends LabNetns {
   /** Starts a long-running process inside (stop it by PID via the Daemon). */
   spawn(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Daemon;
-  /** Writes a sysctl inside, e.g. sysctl('net.ipv4.ip_forward', '1'). */
-  sysctl(key: string, value: string): Promise<void>;
-  delete(): Promise<void>;
 }
 
 let counter = 0;
@@ -80,22 +33,13 @@ export function uniqueName(tag = '', prefix = 'petrel-t'): string {
   return `${prefix}-${process.pid}-${counter}${tag ? `-${tag}` : ''}`.slice(0, 40);
 }
 
-function handle(name: string): Netns {
-  const path = `/var/run/netns/${name}`;
-  const ns: Netns = {
-    name,
-    path,
-    exec: (cmd, args, opts) => run('ip', ['netns', 'exec', name, cmd, ...args], opts),
-    ip: (...args) => runOk('ip', ['-n', name, ...args]),
-    ipJson: async <T>(...args: string[]) =>
-      JSON.parse((await runOk('ip', ['-n', name, '-json', ...args])) || '[]') as T,
+/** A handle on the namespace NAME (made here or elsewhere). */
+export function netnsHandle(name: string): Netns {
+  return {
+    ...labNetns(name),
     spawn: (cmd, args, env) => startDaemon('ip', ['netns', 'exec', name, cmd, ...args], { env: env ?? process.env }),
-    sysctl: async (key, value) => {
-      await runOk('ip', ['netns', 'exec', name, 'sysctl', '-q', '-w', `${key}=${value}`]);
-    },
     delete: () => deleteNetns(name),
   };
-  return ns;
 }
 
 /** Creates a namespace with a unique name (see uniqueName) and loopback up. */
@@ -104,7 +48,7 @@ export async function createNetns(tag = '', prefix = 'petrel-t'): Promise<Netns>
   await runOk('ip', ['netns', 'add', name]);
   created.add(name);
   await runOk('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-  return handle(name);
+  return netnsHandle(name);
 }
 
 export async function deleteNetns(name: string): Promise<void> {

@@ -4,10 +4,12 @@
  * agent/routing: what issue 9 specifies), TCP echo servers in pods, and the all-pairs TCP matrix.
  */
 import assert from 'node:assert/strict';
+import { CONNECT_ALL } from '../../../agent/lab/measure.js';
+import type { Proc } from '../../../agent/lab/sh.js';
 import type { Cluster, ClusterNode, KernelRoute, Pod } from '../../helpers/cluster.js';
 import { BIN_DIR, UPLINK } from '../../helpers/cluster.js';
 import { run, tcpRequest } from '../../helpers/netns.js';
-import { type Daemon, waitFor } from '../../helpers/process.js';
+import { waitFor } from '../../helpers/process.js';
 
 export interface NodeInfo {
   name: string;
@@ -165,7 +167,7 @@ export async function echoServer(
   tag: string,
   port = ECHO_PORT,
   host = '::',
-): Promise<Daemon> {
+): Promise<Proc> {
   const d = c.spawn(ns, process.execPath, ['-e', ECHO, host, String(port), tag]);
   const how = await waitFor(`echo server ${tag}`, () =>
     d.exited() ? 'exited' : d.output().includes('listening') && 'up',
@@ -179,22 +181,6 @@ export function tcp(from: { name: string }, host: string, port = ECHO_PORT, time
   return tcpRequest(from, host, port, timeoutMs);
 }
 
-const MULTI = `
-const net = require('net');
-const [ms, ...targets] = process.argv.slice(1);
-const one = (t) => new Promise((resolve) => {
-  const i = t.lastIndexOf(':');
-  const s = net.connect({ host: t.slice(0, i), port: Number(t.slice(i + 1)) });
-  let out = '';
-  const done = (r) => { s.destroy(); resolve(r); };
-  s.setTimeout(Number(ms), () => done({ t, err: 'timeout' }));
-  s.on('data', (d) => { out += d; });
-  s.on('end', () => done({ t, out: out.trim() }));
-  s.on('error', (e) => done({ t, err: e.code || e.message }));
-});
-Promise.all(targets.map(one)).then((r) => { process.stdout.write(JSON.stringify(r)); });
-`;
-
 /** Connects from `from` to every target ("host:port", IPv6 bare) at once, in one process; answers in order. */
 export async function tcpMany(
   from: { name: string },
@@ -203,7 +189,7 @@ export async function tcpMany(
 ): Promise<{ t: string; out?: string; err?: string }[]> {
   const r = await run(
     'ip',
-    ['netns', 'exec', from.name, process.execPath, '-e', MULTI, String(timeoutMs), ...targets],
+    ['netns', 'exec', from.name, process.execPath, '-e', CONNECT_ALL, String(timeoutMs), ...targets],
     {
       timeoutMs: timeoutMs + 20_000,
     },

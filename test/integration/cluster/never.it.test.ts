@@ -4,11 +4,21 @@
  * `petrelctl node rm` of a stopped node.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLUSTER_BINS, type Cluster, OUTSIDE_IP, type Pod, startCluster, UPLINK } from '../../helpers/cluster.js';
+import {
+  CLUSTER_BINS,
+  type Cluster,
+  OUTSIDE_IP,
+  type Pod,
+  SEA_DIR,
+  startCluster,
+  UPLINK,
+} from '../../helpers/cluster.js';
 import { needs } from '../../helpers/needs.js';
 import { waitFor } from '../../helpers/process.js';
-import { echoServer, nodeList, tcp, tcpMatrix, waitRoutes } from './lib.js';
+import { agentStatus, echoServer, nodeList, tcp, tcpMatrix, waitRoutes } from './lib.js';
 
 const skip = needs('root', 'netns', 'etcd', 'cni-plugins', CLUSTER_BINS);
 const POOL = '10.244.0.0/16';
@@ -45,6 +55,14 @@ describe('cluster: 3 nodes, pool in Never mode', { skip }, () => {
       const routes = await c.routes(n);
       // No tunnel device or encapsulated route in Never mode.
       assert.ok(!routes.some((r) => r.dev === 'petrel.vxlan' || r.dev === 'tunl0'), JSON.stringify(routes));
+    }
+  });
+
+  test('the agents write their routes through petrel-netlink when it is packaged (--route-writer auto)', async () => {
+    const want = existsSync(join(SEA_DIR, 'petrel-netlink')) ? 'netlink' : 'iproute2';
+    for (const n of c.nodes) {
+      const st = (await agentStatus(c, n)) as { dataplane?: { routeWriter?: string } };
+      assert.equal(st.dataplane?.routeWriter, want, n.name);
     }
   });
 

@@ -1,0 +1,138 @@
+/**
+ * The agent's end of petrel-netlink (netlink/main.ts): one long-lived helper process in the node's
+ * namespace that writes route changes as rtnetlink requests. Same contract as BatchChannel
+ * (kernel-iproute2.ts): run(lines) resolves with the error text of each failed line by index, and
+ * rejects every batch in flight with a transient KernelError if the helper dies (the reconciler
+ * retries; the next run starts a new helper).
+ *
+ * The helper is a Bun executable (`npm run package` makes dist-sea/petrel-netlink); findNetlinkHelper
+ * looks for it beside the agent, in ../dist-sea, and on PATH. Without it the agent writes routes
+ * through `ip -batch` as before.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Logger } from '../common/log.js';
+import { KernelError } from './kernel.js';
+
+export const NETLINK_HELPER = 'petrel-netlink';
+
+function executable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The helper's path: beside `selfPath` (the agent's script), then ../dist-sea, then PATH. */
+export function findNetlinkHelper(selfPath: string | undefined, pathEnv = process.env.PATH ?? ''): string | undefined {
+  const dirs = selfPath ? [dirname(selfPath), join(dirname(selfPath), '..', 'dist-sea')] : [];
+  for (const d of [...dirs, ...pathEnv.split(':').filter(Boolean)]) {
+    const p = join(d, NETLINK_HELPER);
+    if (executable(p)) return p;
+  }
+  return undefined;
+}
+
+interface Pending {
+  errors: Map<number, string>;
+  resolve: (errors: Map<number, string>) => void;
+  reject: (e: Error) => void;
+}
+
+export class NetlinkChannel {
+  private proc: ChildProcess | null = null;
+  private nextId = 1;
+  private pending = new Map<number, Pending>();
+  private outBuf = '';
+
+  /** `argv`: the helper's command line, e.g. nsenter --net=PATH petrel-netlink (kernel-iproute2.ts nsCommand). */
+  constructor(
+    private readonly argv: readonly [string, readonly string[]],
+    private readonly log: Logger,
+  ) {}
+
+  pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  private ensure(): ChildProcess {
+    if (this.proc) return this.proc;
+    const [c, a] = this.argv;
+    const p = spawn(c, [...a], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = p;
+    this.outBuf = '';
+    p.stdout!.setEncoding('utf8');
+    p.stdout!.on('data', (d: string) => this.onStdout(d));
+    p.stderr!.setEncoding('utf8');
+    p.stderr!.on('data', (d: string) => this.log.warn({ stderr: d.trim() }, 'petrel-netlink'));
+    p.stdin!.on('error', () => {});
+    const gone = (why: string) => {
+      if (this.proc !== p) return;
+      this.proc = null;
+      const q = [...this.pending.values()];
+      this.pending.clear();
+      for (const b of q) b.reject(new KernelError('add', 'transient', `${NETLINK_HELPER} ${why}`));
+    };
+    p.on('exit', (code, sig) => gone(`exited (${sig ?? code})`));
+    p.on('error', (e) => gone(`failed: ${e.message}`));
+    return p;
+  }
+
+  private onStdout(d: string): void {
+    this.outBuf += d;
+    let start = 0;
+    let i = this.outBuf.indexOf('\n');
+    while (i >= 0) {
+      this.onLine(this.outBuf.slice(start, i));
+      start = i + 1;
+      i = this.outBuf.indexOf('\n', start);
+    }
+    this.outBuf = this.outBuf.slice(start);
+  }
+
+  private onLine(line: string): void {
+    const sp1 = line.indexOf(' ');
+    const kind = line.slice(0, sp1);
+    if (kind === 'F') {
+      this.log.error({ msg: line.slice(2) }, 'petrel-netlink cannot work');
+      return;
+    }
+    const sp2 = line.indexOf(' ', sp1 + 1);
+    const id = Number(line.slice(sp1 + 1, sp2 < 0 ? undefined : sp2));
+    const b = this.pending.get(id);
+    if (!b) return;
+    if (kind === 'D') {
+      this.pending.delete(id);
+      b.resolve(b.errors);
+    } else if (kind === 'E') {
+      const sp3 = line.indexOf(' ', sp2 + 1);
+      b.errors.set(Number(line.slice(sp2 + 1, sp3)), line.slice(sp3 + 1));
+    }
+  }
+
+  /** `lines` are codec.ts request lines; resolves with index → error text. */
+  run(lines: readonly string[]): Promise<Map<number, string>> {
+    for (const l of lines) if (l.includes('\n')) throw new KernelError('add', 'other', 'newline in a batch line');
+    const p = this.ensure();
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      this.pending.set(id, { errors: new Map(), resolve, reject });
+      p.stdin!.write(lines.length ? `B ${id} ${lines.length}\n${lines.join('\n')}\n` : `B ${id} 0\n`);
+    });
+  }
+
+  async close(): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    this.proc = null;
+    await new Promise<void>((resolve) => {
+      if (p.exitCode !== null || p.signalCode !== null) return resolve();
+      p.once('exit', () => resolve());
+      p.stdin!.end();
+      p.kill('SIGTERM');
+    });
+  }
+}
