@@ -74,6 +74,8 @@ function criLog(path: string): string {
 type HttpProbe = { httpGet?: { host?: string; port: number; path: string } };
 type AgentContainer = Container & { readinessProbe?: HttpProbe; livenessProbe?: HttpProbe };
 
+let execSeq = 0;
+
 interface NodeRun {
   node: ClusterNode;
   /** The petrel-node container. */
@@ -145,8 +147,8 @@ describe('node image from image/Containerfile + DaemonSet from manifests/30-node
     };
     assert.equal(inspect.Labels['org.opencontainers.image.version'], '0.1.0');
     assert.equal(inspect.Digest, imageInfo.manifestDigest);
-    // FROM, RUN apt-get install, COPY node, COPY bundles, COPY etcd-proto, COPY plugins.
-    assert.equal(inspect.Layers.length, 6);
+    // FROM, RUN apt-get install, COPY node, COPY bundles, COPY etcd-proto, COPY petrel-netlink, COPY plugins.
+    assert.equal(inspect.Layers.length, 7);
     const mib = (b: number) => (b / 1024 / 1024).toFixed(1);
     process.stdout.write(
       `image ${imageInfo.tag}: ${mib(imageInfo.uncompressedBytes)} MiB unpacked, ${mib(imageInfo.blobBytes)} MiB of blobs\n`,
@@ -262,24 +264,34 @@ describe('node image from image/Containerfile + DaemonSet from manifests/30-node
       assert.equal(health.stdout, '200', `${node.name} liveness probe`);
       // The image's petrelctl, run in the agent container (kubectl exec's path: the runtime's exec),
       // asks the agent over the status endpoint: the operator's tool works from the image too.
-      const ctl = await host.exec('ctr', [
-        '-a',
-        host.socket,
-        '-n',
-        'k8s.io',
-        'tasks',
-        'exec',
-        '--exec-id',
-        `petrelctl-${node.name}`,
-        agentRun.cid,
-        '/usr/local/bin/petrelctl',
-        'node',
-        'status',
-        '--json',
-      ]);
-      assert.equal(ctl.code, 0, `petrelctl in the image: ${ctl.stderr}`);
-      const status = JSON.parse(ctl.stdout) as { readiness: { ready: boolean } };
-      assert.equal(status.readiness.ready, true, `${node.name}: ${ctl.stdout}`);
+      let last = '';
+      await waitFor(
+        `${node.name}: the image's petrelctl reports the agent ready`,
+        async () => {
+          const ctl = await host.exec('ctr', [
+            '-a',
+            host.socket,
+            '-n',
+            'k8s.io',
+            'tasks',
+            'exec',
+            '--exec-id',
+            `petrelctl-${node.name}-${++execSeq}`,
+            agentRun.cid,
+            '/usr/local/bin/petrelctl',
+            'node',
+            'status',
+            '--json',
+          ]);
+          last = `${ctl.code} ${ctl.stdout} ${ctl.stderr}`;
+          if (ctl.code !== 0) return false;
+          return (JSON.parse(ctl.stdout) as { readiness: { ready: boolean } }).readiness.ready;
+        },
+        30_000,
+        500,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}: ${last}\n${agentRun.log().slice(-3000)}`);
+      });
     }
 
     for (const r of runs) {
