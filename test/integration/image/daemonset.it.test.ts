@@ -249,6 +249,8 @@ describe('node image from image/Containerfile + DaemonSet from manifests/30-node
         throw new Error(`${err.message}\n${agentRun.log().slice(-3000)}`);
       });
       assert.equal(how, 'ready', `${node.name} petrel-node ${how}: ${agentRun.log().slice(-3000)}`);
+      // The agent found the image's petrel-netlink beside itself (route writer auto).
+      assert.match(agentRun.log(), /"routeWriter":"netlink"/, `${node.name}: route writer`);
       const live = agentC.livenessProbe?.httpGet;
       assert.ok(live);
       const health = await node.ns.exec('curl', [
