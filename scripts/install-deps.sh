@@ -13,6 +13,7 @@ PKGS=(
   nftables iperf3 tcpdump                 # node agent data plane: natOutgoing, iperf3 bench (issue 9)
   qemu-system-x86 linux-image-amd64 busybox-static  # real-kernel qemu guests for IPIP (agent/lab/vm; this kernel has no ipip)
   chromium                                # petrelctl ui tests: headless browser over the DevTools protocol (issue 11)
+  skopeo curl procps                      # node image: its offline build reads procps from dpkg, skopeo checks the OCI image (issue 12)
 )
 BIRD16_DIR=${PETREL_BIRD16_DIR:-/var/cache/petrel/bird16}
 

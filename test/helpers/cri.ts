@@ -17,6 +17,35 @@ export interface SandboxOptions {
   portMappings?: { containerPort: number; hostPort: number; protocol?: 'TCP' | 'UDP' }[];
   dns?: { servers: string[]; searches?: string[]; options?: string[] };
   annotations?: Record<string, string>;
+  /** hostNetwork pod (namespace mode NODE: no CNI call, the runtime's own network namespace). */
+  hostNetwork?: boolean;
+  /** Needed by containerd for privileged containers in the sandbox. */
+  privileged?: boolean;
+}
+
+/** A container as kubelet asks for it (CreateContainer). */
+export interface ContainerOptions {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: Record<string, string>;
+  mounts?: { containerPath: string; hostPath: string; readonly?: boolean }[];
+  /** Relative to the sandbox's log directory. */
+  logPath: string;
+  privileged?: boolean;
+  runAsUser?: number;
+}
+
+export interface ContainerStatus {
+  id: string;
+  state: 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
+  exitCode: number;
+  reason: string;
+  message: string;
+  logPath: string;
+  /** The container's init process, from the verbose info. */
+  pid?: number;
 }
 
 export interface SandboxStatus {
@@ -33,6 +62,7 @@ type Method = (req: unknown, opts: grpc.CallOptions, cb: Callback) => void;
 
 export class CriClient {
   private readonly svc: grpc.Client & Record<string, Method>;
+  private readonly sandboxConfigs = new Map<string, unknown>();
 
   constructor(socket: string) {
     const def = loader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true });
@@ -69,7 +99,8 @@ export class CriClient {
     const uid = o.uid ?? `uid-${o.name}`;
     const config = {
       metadata: { name: o.name, uid, namespace: ns, attempt: 0 },
-      hostname: o.name,
+      // A hostNetwork pod keeps the node's hostname (kubelet sends none).
+      hostname: o.hostNetwork ? '' : o.name,
       log_directory: `${o.logDirectory}/${ns}_${o.name}_${uid}`,
       labels: { app: 'petrel-test' },
       annotations: o.annotations ?? {},
@@ -84,11 +115,87 @@ export class CriClient {
         : {}),
       linux: {
         cgroup_parent: '',
-        security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+        security_context: {
+          namespace_options: { network: o.hostNetwork ? 'NODE' : 'POD', pid: 'CONTAINER', ipc: 'POD' },
+          privileged: o.privileged ?? false,
+        },
       },
     };
     const { res, ms } = await this.call<{ pod_sandbox_id: string }>('RunPodSandbox', { config, runtime_handler: '' });
+    this.sandboxConfigs.set(res.pod_sandbox_id, config);
     return { id: res.pod_sandbox_id, ms };
+  }
+
+  /** CreateContainer in a sandbox made by runPodSandbox (its config is sent along, as kubelet does). */
+  async createContainer(sandboxId: string, o: ContainerOptions): Promise<string> {
+    const sandboxConfig = this.sandboxConfigs.get(sandboxId);
+    if (!sandboxConfig) throw new Error(`sandbox ${sandboxId} was not made by this client`);
+    const config = {
+      metadata: { name: o.name, attempt: 0 },
+      image: { image: o.image },
+      command: o.command ?? [],
+      args: o.args ?? [],
+      envs: Object.entries(o.env ?? {}).map(([key, value]) => ({ key, value })),
+      mounts: (o.mounts ?? []).map((m) => ({
+        container_path: m.containerPath,
+        host_path: m.hostPath,
+        readonly: m.readonly ?? false,
+      })),
+      log_path: o.logPath,
+      linux: {
+        security_context: {
+          privileged: o.privileged ?? false,
+          ...(o.runAsUser !== undefined ? { run_as_user: { value: String(o.runAsUser) } } : {}),
+        },
+      },
+    };
+    const { res } = await this.call<{ container_id: string }>('CreateContainer', {
+      pod_sandbox_id: sandboxId,
+      config,
+      sandbox_config: sandboxConfig,
+    });
+    return res.container_id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await this.call('StartContainer', { container_id: id });
+  }
+
+  async stopContainer(id: string, timeoutSec = 10): Promise<void> {
+    await this.call('StopContainer', { container_id: id, timeout: String(timeoutSec) });
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await this.call('RemoveContainer', { container_id: id });
+  }
+
+  async containerStatus(id: string): Promise<ContainerStatus> {
+    const { res } = await this.call<{
+      status: {
+        id: string;
+        state: ContainerStatus['state'];
+        exit_code: number;
+        reason: string;
+        message: string;
+        log_path: string;
+      };
+      info: Record<string, string>;
+    }>('ContainerStatus', { container_id: id, verbose: true });
+    const st = res.status;
+    const out: ContainerStatus = {
+      id: st.id,
+      state: st.state,
+      exitCode: st.exit_code,
+      reason: st.reason,
+      message: st.message,
+      logPath: st.log_path,
+    };
+    const info = res.info?.info;
+    if (info) {
+      const j = JSON.parse(info) as { pid?: number };
+      if (j.pid) out.pid = j.pid;
+    }
+    return out;
   }
 
   async status(id: string): Promise<SandboxStatus> {
