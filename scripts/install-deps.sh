@@ -15,6 +15,9 @@ PKGS=(
   chromium                                # petrelctl ui tests: headless browser over the DevTools protocol (issue 11)
   skopeo curl procps                      # node image: its offline build reads procps from dpkg, skopeo checks the OCI image (issue 12)
 )
+# The Kubernetes API tests drive the real kubectl against the API test double. This machine type ships
+# a current kubectl; where none is on PATH, Debian's kubernetes-client (1.20) is the fallback.
+command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
 BIRD16_DIR=${PETREL_BIRD16_DIR:-/var/cache/petrel/bird16}
 
 missing=()
