@@ -41,6 +41,8 @@ export interface DataplaneOptions {
   externalRoutes?: boolean;
   /** Write routes through this petrel-netlink executable (default: `ip -batch`). */
   netlinkHelper?: string;
+  /** If the helper cannot run here, fall back to `ip -batch` (--route-writer auto). */
+  netlinkFallback?: boolean;
   /** Tests: a kernel, device and NAT edge other than iproute2/nft in the agent's own namespace. */
   kernel?: Kernel;
   devices?: Pick<TunnelDevices, 'apply' | 'enableForwarding'>;
@@ -103,6 +105,7 @@ export class Dataplane {
         log: opts.log,
         clock: opts.clock,
         ...(opts.netlinkHelper ? { netlinkHelper: opts.netlinkHelper } : {}),
+        ...(opts.netlinkFallback ? { netlinkFallback: true } : {}),
       });
     this.reconciler = new RouteReconciler({
       kernel: this.kernel,

@@ -101,7 +101,7 @@ async function main(): Promise<number> {
       log,
       clock: systemClock,
       externalRoutes: cfg.importExternalRoutes,
-      ...(netlinkHelper ? { netlinkHelper } : {}),
+      ...(netlinkHelper ? { netlinkHelper, netlinkFallback: cfg.routeWriter === 'auto' } : {}),
       onPass: (ms) => agent?.metrics.reconcileDuration.observe(ms / 1000),
     });
     dataplane = dp;

@@ -372,6 +372,11 @@ export interface Iproute2KernelOptions {
    * neighbours and FDB entries still go through ip/bridge. Absent: everything through iproute2.
    */
   netlinkHelper?: string;
+  /**
+   * When the helper cannot run here (it dies before its first answer), write routes through
+   * `ip -batch` from then on instead of failing (--route-writer auto). Default false.
+   */
+  netlinkFallback?: boolean;
 }
 
 export class Iproute2Kernel implements Kernel {
@@ -382,7 +387,8 @@ export class Iproute2Kernel implements Kernel {
   private readonly restartMs: number;
   private readonly ip: BatchChannel;
   private readonly bridge: BatchChannel;
-  private readonly netlink: NetlinkChannel | null;
+  private netlink: NetlinkChannel | null;
+  private readonly netlinkFallback: boolean;
   private monitor: ChildProcess | null = null;
   private monitorTimer: TimerHandle | null = null;
   private watchers = new Set<(e: KernelEvent) => void>();
@@ -399,6 +405,7 @@ export class Iproute2Kernel implements Kernel {
     this.netlink = opts.netlinkHelper
       ? new NetlinkChannel(nsCommand(this.netnsPath, opts.netlinkHelper, []), this.log)
       : null;
+    this.netlinkFallback = opts.netlinkFallback === true;
   }
 
   /** How routes are written: 'netlink' (petrel-netlink) or 'iproute2' (`ip -batch`). */
@@ -468,6 +475,10 @@ export class Iproute2Kernel implements Kernel {
   }
 
   async apply(changes: readonly Change[]): Promise<ChangeResult[]> {
+    if (this.netlink?.unusable && this.netlinkFallback) {
+      this.log.warn('petrel-netlink cannot run on this machine: routes go through ip -batch from now on');
+      this.netlink = null;
+    }
     const results: ChangeResult[] = new Array(changes.length);
     const ipLines: string[] = [];
     const ipIdx: number[] = [];
@@ -502,7 +513,17 @@ export class Iproute2Kernel implements Kernel {
     });
     const runOne = async (ch: BatchChannel | NetlinkChannel, lines: string[], idx: number[]) => {
       if (lines.length === 0) return;
-      const errors = await ch.run(lines);
+      let errors: Map<number, string>;
+      try {
+        errors = await ch.run(lines);
+      } catch (e) {
+        // The child died with the batch in flight: each of its changes failed (transient, retried);
+        // the other channels' results stand.
+        const kind = e instanceof KernelError ? e.kind : 'transient';
+        for (const ci of idx)
+          results[ci] = { ok: false, error: new KernelError(changes[ci]!.op, kind, String((e as Error).message ?? e)) };
+        return;
+      }
       idx.forEach((ci, li) => {
         const msg = errors.get(li);
         const c = changes[ci]!;

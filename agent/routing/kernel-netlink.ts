@@ -47,6 +47,14 @@ export class NetlinkChannel {
   private nextId = 1;
   private pending = new Map<number, Pending>();
   private outBuf = '';
+  /** True once the helper has answered a batch: it runs on this machine. */
+  private answered = false;
+  /**
+   * True when the helper died before it ever answered (it cannot run here: e.g. SIGILL on a CPU
+   * without the instructions the Bun runtime needs, or no netlink socket). The Kernel then falls
+   * back to `ip -batch` when allowed (--route-writer auto).
+   */
+  unusable = false;
 
   /** `argv`: the helper's command line, e.g. nsenter --net=PATH petrel-netlink (kernel-iproute2.ts nsCommand). */
   constructor(
@@ -72,6 +80,7 @@ export class NetlinkChannel {
     const gone = (why: string) => {
       if (this.proc !== p) return;
       this.proc = null;
+      if (!this.answered) this.unusable = true;
       const q = [...this.pending.values()];
       this.pending.clear();
       for (const b of q) b.reject(new KernelError('add', 'transient', `${NETLINK_HELPER} ${why}`));
@@ -105,6 +114,7 @@ export class NetlinkChannel {
     const b = this.pending.get(id);
     if (!b) return;
     if (kind === 'D') {
+      this.answered = true;
       this.pending.delete(id);
       b.resolve(b.errors);
     } else if (kind === 'E') {

@@ -8,7 +8,8 @@
  * the batches in flight (transient) and the next batch starts a new one, close() leaves no process.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../../../agent/common/log.js';
@@ -175,3 +176,54 @@ function zombie(pid: number): boolean {
     return true;
   }
 }
+
+describe('a petrel-netlink that cannot run here (dies before its first answer, e.g. SIGILL)', {
+  skip: needs('root', 'netns'),
+}, () => {
+  let ns: Netns;
+  let dir: string;
+  let crash: string;
+  before(async () => {
+    ns = await node('wr-ill');
+    dir = mkdtempSync(join(tmpdir(), 'petrel-nl-ill-'));
+    crash = join(dir, 'petrel-netlink');
+    // What the Bun runtime does on a CPU without the instructions it was built for.
+    writeFileSync(crash, '#!/bin/sh\nkill -ILL $$\n', { mode: 0o755 });
+  });
+  after(async () => {
+    await ns?.delete();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const blackhole = (dst: string) => ch('replace', route({ dst, type: 'blackhole' }));
+
+  test('with fallback (--route-writer auto): the batch fails transient, later ones go through ip -batch', async () => {
+    const k = new Iproute2Kernel({
+      log: silentLogger,
+      netnsPath: ns.path,
+      netlinkHelper: crash,
+      netlinkFallback: true,
+    });
+    try {
+      assert.deepEqual(kinds(await k.apply([blackhole('10.50.0.0/26')])), ['transient']);
+      assert.deepEqual(kinds(await k.apply([blackhole('10.50.0.0/26')])), ['ok']);
+      assert.equal(k.routeWriter, 'iproute2');
+      assert.match(await ns.ip('route', 'show', '10.50.0.0/26'), /blackhole 10\.50\.0\.0\/26 proto 80/);
+    } finally {
+      await k.close();
+    }
+  });
+
+  test('without fallback (--route-writer netlink): it keeps failing transient and says so', async () => {
+    const k = new Iproute2Kernel({ log: silentLogger, netnsPath: ns.path, netlinkHelper: crash });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await k.apply([blackhole('10.50.1.0/26')]);
+        assert.deepEqual(kinds(r), ['transient']);
+        assert.match(r[0]?.ok === false ? r[0].error.message : '', /petrel-netlink exited \(SIGILL\)/);
+      }
+      assert.equal(k.routeWriter, 'netlink');
+    } finally {
+      await k.close();
+    }
+  });
+});
