@@ -5,7 +5,7 @@
  * acts, and writes it back. `down` removes exactly what the state lists, plus the lab directory.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { buildCluster, initialState, type LabCluster, openCluster } from './cluster.js';
@@ -70,7 +70,11 @@ export async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T
       } catch {
         continue; // released meanwhile
       }
-      if (!pidAlive(holder)) {
+      // An empty lock is one being written (open O_EXCL, then the PID): not stale unless it stays
+      // empty for seconds (its maker died in between). Taking it over at once let two commands
+      // hold the lock, and parallel add-pods lost a pod from state.json.
+      const stale = Number.isInteger(holder) && holder > 0 ? !pidAlive(holder) : lockAgeMs(lock) > 5000;
+      if (stale) {
         rmSync(lock, { force: true });
         continue;
       }
@@ -86,6 +90,14 @@ export async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T
     } catch {
       /* the directory went with down */
     }
+  }
+}
+
+function lockAgeMs(f: string): number {
+  try {
+    return Date.now() - statSync(f).mtimeMs;
+  } catch {
+    return 0;
   }
 }
 

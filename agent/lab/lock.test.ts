@@ -24,6 +24,18 @@ test('withLock: commands on one lab run one at a time; a lock of a dead PID is t
     // PID 2^22+1 is above Linux's pid_max default range: never alive.
     writeFileSync(join(root, 'l1', 'lock'), String(4194305));
     assert.equal(await withLock('l1', async () => 'taken over'), 'taken over');
+    // An empty lock is one another command has just made and not yet written its PID into: it is
+    // waited for, not taken over (taking it let two parallel add-pods both hold the lock).
+    writeFileSync(join(root, 'l1', 'lock'), '');
+    let entered = false;
+    const waiting = withLock('l1', async () => {
+      entered = true;
+    });
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(entered, false, 'an empty (fresh) lock is held');
+    rmSync(join(root, 'l1', 'lock'));
+    await waiting;
+    assert.equal(entered, true);
     await assert.rejects(
       withLock('nope', async () => 0),
       LabConfigError,
