@@ -162,32 +162,7 @@ export async function startContainerd(o: ContainerdOptions): Promise<Containerd>
   }
   writeFileSync(join(confDir, `10-${o.conflist.name}.conflist`), JSON.stringify(o.conflist, null, 2));
   const socket = join(o.dir, 'containerd.sock');
-  writeFileSync(
-    join(o.dir, 'config.toml'),
-    `version = 2
-root = "${o.dir}/root"
-state = "${o.dir}/state"
-[grpc]
-  address = "${socket}"
-[ttrpc]
-  address = "${socket}.ttrpc"
-[plugins."io.containerd.grpc.v1.cri"]
-  restrict_oom_score_adj = true
-  sandbox_image = "${PAUSE_IMAGE}"
-  stream_server_address = "127.0.0.1"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "${binDir}"
-    conf_dir = "${confDir}"
-    max_conf_num = 1
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-`,
-  );
+  writeFileSync(join(o.dir, 'config.toml'), containerdConfig({ dir: o.dir, socket, binDir, confDir }));
   // Shared paths: remember what existed so stop() removes only what this run added.
   const hadRunContainerd = existsSync('/run/containerd');
   const hadVarLibCni = existsSync('/var/lib/cni');
@@ -248,4 +223,35 @@ state = "${o.dir}/state"
     throw err;
   }
   return { socket, daemon, logDir, stop };
+}
+
+/**
+ * A containerd 1.6 config.toml for one test containerd: its own root, state and sockets under
+ * `dir`, the CRI plugin with CNI from `binDir` / `confDir`, runc, overlayfs, the offline pause image.
+ */
+export function containerdConfig(o: { dir: string; socket: string; binDir: string; confDir: string }): string {
+  const { socket, binDir, confDir } = o;
+  return `version = 2
+root = "${o.dir}/root"
+state = "${o.dir}/state"
+[grpc]
+  address = "${socket}"
+[ttrpc]
+  address = "${socket}.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+  sandbox_image = "${PAUSE_IMAGE}"
+  stream_server_address = "127.0.0.1"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "${binDir}"
+    conf_dir = "${confDir}"
+    max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+`;
 }

@@ -20,7 +20,7 @@
 import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { buildPauseImage, PAUSE_IMAGE } from '../../helpers/containerd.js';
+import { buildPauseImage, containerdConfig } from '../../helpers/containerd.js';
 import { CriClient } from '../../helpers/cri.js';
 import { type ExecResult, run, runOk } from '../../helpers/netns.js';
 import { type Daemon, startDaemon, waitFor } from '../../helpers/process.js';
@@ -68,29 +68,7 @@ export async function startNodeHost(o: { name: string; dir: string; netnsPath: s
   const socket = join(d, 'containerd.sock');
   writeFileSync(
     join(d, 'config.toml'),
-    `version = 2
-root = "${d}/root"
-state = "${d}/state"
-[grpc]
-  address = "${socket}"
-[ttrpc]
-  address = "${socket}.ttrpc"
-[plugins."io.containerd.grpc.v1.cri"]
-  restrict_oom_score_adj = true
-  sandbox_image = "${PAUSE_IMAGE}"
-  stream_server_address = "127.0.0.1"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/opt/cni/bin"
-    conf_dir = "/etc/cni/net.d"
-    max_conf_num = 1
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-`,
+    containerdConfig({ dir: d, socket, binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d' }),
   );
   const script = [
     'set -e',
