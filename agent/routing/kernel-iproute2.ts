@@ -19,6 +19,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { type Clock, systemClock, type TimerHandle } from '../common/clock.js';
 import type { Logger } from '../common/log.js';
+import { toolPath } from '../common/tool-path.js';
 import {
   type Change,
   type ChangeResult,
@@ -41,7 +42,8 @@ export interface ExecResult {
 
 /** `cmd args` inside the namespace at `netnsPath` (or here). */
 export function nsCommand(netnsPath: string | undefined, cmd: string, args: readonly string[]): [string, string[]] {
-  return netnsPath ? ['nsenter', [`--net=${netnsPath}`, cmd, ...args]] : [cmd, [...args]];
+  const tool = toolPath(cmd);
+  return netnsPath ? [toolPath('nsenter'), [`--net=${netnsPath}`, tool, ...args]] : [tool, [...args]];
 }
 
 /** Runs a command to completion in the namespace; never rejects on a non-zero exit. */

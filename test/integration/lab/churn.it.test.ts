@@ -1,18 +1,21 @@
 /**
  * Pod churn through `petrelctl lab add-pod` / `rm-pod` as a user runs them: rounds of pods added on
  * every node and removed again, the matrix all OK after each round (`lab status --json`), and
- * `petrelctl ipam check` clean at the end with only the lab's own pods allocated.
+ * `petrelctl ipam check` clean at the end with only the lab's own pods allocated. The lab is made
+ * with a PATH that lacks /usr/sbin (as some containers and service units have): the agents still
+ * find bridge, nft and sysctl there (VXLAN FDB entries and NAT rules failed without them).
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { LabSummary } from '../../../agent/lab/report.js';
 import { CLUSTER_BINS } from '../../helpers/cluster.js';
 import { needs } from '../../helpers/needs.js';
-import { PETRELCTL, run } from '../../helpers/petrelctl.js';
+import { labFailure, PETRELCTL, run } from '../../helpers/petrelctl.js';
 
 const NAME = `it${process.pid}-c`;
 const ROUNDS = 3;
-const lab = (...args: string[]) => run(PETRELCTL, ['lab', ...args], {}, 240_000);
+const NO_SBIN = { PATH: '/usr/local/bin:/usr/bin:/bin' };
+const lab = (...args: string[]) => run(PETRELCTL, ['lab', ...args], NO_SBIN, 240_000);
 
 after(async () => {
   await lab('down', '--name', NAME);
@@ -22,7 +25,7 @@ test(`pod churn: ${ROUNDS} rounds of a pod added on every node and one removed p
   skip: needs('root', 'netns', 'etcd', 'etcdctl', 'cni-plugins', CLUSTER_BINS),
 }, async () => {
   const up = await lab('up', '--name', NAME, '--nodes', '3', '--pods-per-node', '1', '--mode', 'vxlan');
-  assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
+  assert.equal(up.code, 0, labFailure(up));
   let added = 0;
   let removed = 0;
   for (let round = 1; round <= ROUNDS; round++) {
