@@ -159,7 +159,29 @@ async function matrix(c: LabCluster, timeoutMs: number): Promise<Probe[]> {
       });
     }),
   );
-  return results.flat();
+  const probes = results.flat();
+  await explainFailures(c, probes);
+  return probes;
+}
+
+/**
+ * Appends to each failed probe (the first 8) the route its source pod's node has for the address
+ * (`ip route get`): a missing VXLAN or IPIP route then reads as "via 10.99.1.1 dev eth0" (the
+ * default route) instead of only "timeout".
+ */
+async function explainFailures(c: LabCluster, probes: Probe[]): Promise<void> {
+  const failed = probes.filter((p) => !p.ok).slice(0, 8);
+  await Promise.all(
+    failed.map(async (p) => {
+      const pod = c.state.pods.find((x) => x.name === p.from);
+      if (!pod) return;
+      const r = await netns(c.node(pod.node).netns)
+        .exec('ip', ['route', 'get', p.addr], { timeoutMs: 5000 })
+        .catch(() => undefined);
+      const route = r?.code === 0 ? r.stdout.split('\n')[0]?.trim() : undefined;
+      if (route) p.error = `${p.error ?? 'failed'}; ${pod.node} routes it: ${route}`;
+    }),
+  );
 }
 
 /** tcpdump on the uplink of `from`'s node while `from` connects to `to` (a pod on another node). */

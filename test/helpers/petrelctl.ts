@@ -41,3 +41,13 @@ export function petrelctl(endpoint: string, ...args: string[]): Promise<RunResul
 export function helperScript(name: string): string {
   return `${ROOT}dist/test/helpers/${name}.js`;
 }
+
+/**
+ * The assertion message for a failed `petrelctl lab up|status`: the verdict and its reasons first
+ * (a CI log that keeps only the head of a long message still says why), then the whole output.
+ */
+export function labFailure(r: RunResult): string {
+  const at = r.stdout.lastIndexOf('NOT healthy');
+  const why = at >= 0 ? r.stdout.slice(at) : `exit ${r.code}: ${r.stderr.trim().split('\n').slice(-5).join('\n')}`;
+  return `${why}\n--- whole output ---\n${r.stdout}\n${r.stderr}`;
+}

@@ -11,7 +11,7 @@ import { listNetns, pidAlive } from '../../../agent/lab/sh.js';
 import type { LabState } from '../../../agent/lab/state.js';
 import { CLUSTER_BINS } from '../../helpers/cluster.js';
 import { needs } from '../../helpers/needs.js';
-import { PETRELCTL, run } from '../../helpers/petrelctl.js';
+import { labFailure, PETRELCTL, run } from '../../helpers/petrelctl.js';
 
 const NAME = `it${process.pid}-x`;
 const lab = (...args: string[]) => run(PETRELCTL, ['lab', ...args], {}, 240_000);
@@ -36,7 +36,7 @@ test('lab up --ipv6 --external-router: BIRD peers with every node in both famili
     '--ipv6',
     '--external-router',
   );
-  assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
+  assert.equal(up.code, 0, labFailure(up));
   assert.match(up.stdout, /External router \(BIRD\) 10\.99\.\d+\.250 AS 65000: 4\/4 sessions up/);
   const st = await lab('status', '--name', NAME, '--json');
   const s = JSON.parse(st.stdout) as LabSummary;

@@ -13,7 +13,7 @@ import { listNetns, pidAlive } from '../../../agent/lab/sh.js';
 import type { LabState } from '../../../agent/lab/state.js';
 import { CLUSTER_BINS } from '../../helpers/cluster.js';
 import { needs } from '../../helpers/needs.js';
-import { PETRELCTL, run } from '../../helpers/petrelctl.js';
+import { labFailure, PETRELCTL, run } from '../../helpers/petrelctl.js';
 import { type Daemon, startDaemon, waitFor } from '../../helpers/process.js';
 
 const skip = needs('root', 'netns', 'etcd', 'etcdctl', 'cni-plugins', CLUSTER_BINS);
@@ -93,8 +93,8 @@ describe('petrelctl lab', { skip, concurrency: false }, () => {
       lab('up', '--name', A, '--mode', 'never', '--nodes', '3', '--pods-per-node', '1'),
       lab('up', '--name', B, '--mode', 'vxlan', '--nodes', '3', '--pods-per-node', '1'),
     ]);
-    assert.equal(ra.code, 0, `lab up ${A}:\n${ra.stdout}\n${ra.stderr}`);
-    assert.equal(rb.code, 0, `lab up ${B}:\n${rb.stdout}\n${rb.stderr}`);
+    assert.equal(ra.code, 0, `lab up ${A}: ${labFailure(ra)}`);
+    assert.equal(rb.code, 0, `lab up ${B}: ${labFailure(rb)}`);
     assert.match(ra.stdout, /\[\s*\d+\.\ds\] starting 3 petrel-agents/, 'progress lines with elapsed time');
     assert.match(ra.stdout, /TCP pod x pod:/);
     assert.match(rb.stdout, /\nhealthy\n/);

@@ -16,7 +16,7 @@ import { listNetns, pidAlive } from '../../../agent/lab/sh.js';
 import type { LabState } from '../../../agent/lab/state.js';
 import { CLUSTER_BINS } from '../../helpers/cluster.js';
 import { needs } from '../../helpers/needs.js';
-import { PETRELCTL, run } from '../../helpers/petrelctl.js';
+import { labFailure, PETRELCTL, run } from '../../helpers/petrelctl.js';
 import { waitFor } from '../../helpers/process.js';
 
 const skip = needs('root', 'netns', 'etcd', 'etcdctl', 'cni-plugins', CLUSTER_BINS);
@@ -40,7 +40,7 @@ describe('lab faults: etcd restarted, an agent stopped for good', { skip }, () =
 
   test('etcd down for 4 s: routes and pod traffic stay; afterwards healthy, IPAM works, ipam check clean', async () => {
     const up = await lab('up', '--nodes', '3', '--pods-per-node', '1', '--mode', 'never');
-    assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
+    assert.equal(up.code, 0, labFailure(up));
     const before = await kernelRoutes('node-1');
     assert.ok(before.length >= 3, `node-1 routes: ${before}`);
     const restart = lab('restart-etcd', '--down-ms', '4000');

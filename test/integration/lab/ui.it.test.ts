@@ -15,7 +15,7 @@ import type { LabState } from '../../../agent/lab/state.js';
 import { artifactPath, launchInNetns, type NetnsBrowser } from '../../helpers/chromium.js';
 import { CLUSTER_BINS } from '../../helpers/cluster.js';
 import { needs } from '../../helpers/needs.js';
-import { PETRELCTL, run } from '../../helpers/petrelctl.js';
+import { labFailure, PETRELCTL, run } from '../../helpers/petrelctl.js';
 import { freePort } from '../../helpers/ports.js';
 
 const skip = needs('root', 'netns', 'etcd', 'cni-plugins', 'chromium', CLUSTER_BINS);
@@ -43,7 +43,7 @@ describe('lab up --ui: the picture of a running lab in headless Chromium', { ski
   test('lab up --ui prints the UI address; the page shows 3 nodes, 6 sessions Established and the pods', async () => {
     const port = await freePort();
     const up = await lab('up', '--nodes', '3', '--mode', 'vxlan', '--pods-per-node', '1', '--ui', `127.0.0.1:${port}`);
-    assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
+    assert.equal(up.code, 0, labFailure(up));
     url = /^UI: (http:\/\/\S+)$/m.exec(up.stdout)?.[1] ?? '';
     assert.equal(url, `http://127.0.0.1:${port}`);
     chrome = await launchInNetns(undefined);
