@@ -3,9 +3,9 @@
  * certificate, for mTLS tests against etcd.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { scratchDir } from './tmp.js';
 
 export interface TestPki {
   dir: string;
@@ -17,7 +17,7 @@ export interface TestPki {
 }
 
 export function makePki(): TestPki {
-  const dir = mkdtempSync(join(tmpdir(), 'petrel-pki-'));
+  const dir = scratchDir('pki');
   const p = (f: string) => join(dir, f);
   const ossl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
   ossl(

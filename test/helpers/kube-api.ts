@@ -27,13 +27,13 @@
  * stamped with the first page's resourceVersion), protobuf, server-side apply.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makePki } from './certs.js';
+import { scratchDir } from './tmp.js';
 
 /** A Kubernetes object as JSON. */
 // biome-ignore lint/suspicious/noExplicitAny: objects are free-form JSON
@@ -364,7 +364,7 @@ export class KubeApiDouble {
    * the server's token unless another is given. Returns its path.
    */
   writeKubeconfig(opts: { namespace?: string; token?: string } = {}): string {
-    const dir = mkdtempSync(join(tmpdir(), 'petrel-kubeconfig-'));
+    const dir = scratchDir('kubeconfig');
     const file = join(dir, 'kubeconfig');
     const cluster = this.opts.tls
       ? `    server: ${this.url}\n    certificate-authority: ${this.opts.tls.ca}\n`

@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type EtcdHandle, startEtcd } from '../../helpers/etcd.js';
 import { needs } from '../../helpers/needs.js';
 import { petrelctl, run } from '../../helpers/petrelctl.js';
+import { scratchDir } from '../../helpers/tmp.js';
 
 const skip = needs('etcd', 'etcdctl', 'bundles');
 
@@ -249,7 +249,7 @@ describe('petrelctl ipam against real etcd', { skip }, () => {
       'ns',
     );
     await ctl('ipam', 'assign', '--node', 'g1', '--handle', 'gone', '--pool', 'gcp', '--pod', 'b', '--namespace', 'ns');
-    const file = join(tmpdir(), `petrel-live-${process.pid}.json`);
+    const file = join(scratchDir('live'), 'owners.json');
     writeFileSync(file, JSON.stringify({ pods: ['ns/a'] }));
     let r = await ctl('ipam', 'gc', '--live-owners', file, '--grace', '0', '--dry-run', '--json');
     assert.equal(r.code, 0, r.stderr);

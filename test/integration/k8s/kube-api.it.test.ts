@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -25,6 +24,7 @@ import { KubeApiDouble } from '../../helpers/kube-api.js';
 import { rbacFromManifests } from '../../helpers/kube-rbac.js';
 import { needs } from '../../helpers/needs.js';
 import { waitFor } from '../../helpers/process.js';
+import { scratchDir } from '../../helpers/tmp.js';
 
 const run = promisify(execFile);
 
@@ -275,12 +275,12 @@ describe('KubeApiDouble over HTTPS with a bearer token (in-cluster config)', () 
       tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca },
       token: 'sa-token-1',
     });
-    const root = mkdtempSync(join(tmpdir(), 'petrel-incluster-'));
+    const root = scratchDir('incluster');
     const sa = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
     mkdirSync(sa, { recursive: true });
     writeFileSync(join(sa, 'token'), 'sa-token-1');
     writeFileSync(join(sa, 'namespace'), 'petrel-system');
-    writeFileSync(join(sa, 'ca.crt'), await import('node:fs').then((f) => f.readFileSync(pki.ca)));
+    writeFileSync(join(sa, 'ca.crt'), readFileSync(pki.ca));
     const env = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
     try {
       process.env.KUBERNETES_SERVICE_HOST = '127.0.0.1';
@@ -396,7 +396,7 @@ describe('KubeApiDouble with kubectl', { skip: needs('kubectl') }, () => {
   });
 
   test('kubectl create and replace of a Lease; a stale replace is a Conflict', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'petrel-lease-'));
+    const dir = scratchDir('lease');
     const f = join(dir, 'lease.json');
     writeFileSync(
       f,
