@@ -150,7 +150,12 @@ for (const mode of ['iBGP (Calico mesh)', 'eBGP (4-octet AS)'] as const) {
           10_000,
         );
       }
-      assert.ok((await us.status()).peers.every((p) => p.state === 'Established'));
+      const peers = (await us.status()).peers;
+      const theirs = await Promise.all([bird4, bird6].map((b) => b.birdc('show', 'protocols', 'all', 'petrel')));
+      assert.ok(
+        peers.every((p) => p.state === 'Established'),
+        `a session dropped right after establishing: ours ${JSON.stringify(peers.map((p) => [p.address, p.state, p.lastError]))}; BIRD:\n${theirs.join('\n')}`,
+      );
     });
 
     test('our prefixes are in BIRD 1.6 (IPv4 from classic NLRI, IPv6 via bird6)', async () => {

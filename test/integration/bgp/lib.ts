@@ -54,21 +54,28 @@ export interface Topo {
 async function addr(ns: Netns, dev: string, a4: string, a6: string): Promise<void> {
   // Keep the IPv6 address across link down/up (hold timer tests flap the link).
   await ns.sysctl(`net.ipv6.conf.${dev}.keep_addr_on_down`, '1');
+  // No duplicate address detection: the link-local address is final the moment it appears.
+  await ns.sysctl(`net.ipv6.conf.${dev}.accept_dad`, '0');
   await ns.ip('addr', 'add', a4, 'dev', dev);
   await ns.ip('addr', 'add', a6, 'dev', dev, 'nodad');
   await ns.ip('link', 'set', dev, 'up');
 }
 
 /**
- * Wait until the kernel reports the link operationally up. A veth's carrier reaches operstate
- * through linkwatch, up to a second after `link set up`; a daemon started before that sees the
- * interface change under it (BIRD 1.6 in eBGP, whose neighbor must be on a direct interface, then
- * drops a fresh session with "Neighbor lost").
+ * Wait until the kernel reports the link operationally up and its IPv6 link-local address is there
+ * and final. A veth's carrier reaches operstate through linkwatch, up to a second after `link set
+ * up`, and only then does the kernel add the link-local address; a daemon started before that sees
+ * the interface change under it (BIRD 1.6 in eBGP, whose neighbor must be on a direct interface,
+ * then can drop a fresh session with "Neighbor lost").
  */
 async function operUp(ns: Netns, dev: string): Promise<void> {
   await waitFor(
-    `${dev} operstate up`,
-    async () => (await ns.ip('-o', 'link', 'show', 'dev', dev)).includes('state UP'),
+    `${dev} operstate up, link-local address final`,
+    async () => {
+      if (!(await ns.ip('-o', 'link', 'show', 'dev', dev)).includes('state UP')) return false;
+      const v6 = await ns.ip('-6', '-o', 'addr', 'show', 'dev', dev);
+      return v6.includes('fe80::') && !/tentative|dadfailed/.test(v6);
+    },
     5000,
   );
 }
