@@ -133,6 +133,29 @@ test('VXLAN pool: the device is set up before the routes, re-applied after a fai
   await dp.stop();
 });
 
+test('a tunnel device recreated (its routes, neighbours and FDB flushed silently): all back without waiting for the resync', async () => {
+  const { kernel, devices, dp } = setup();
+  dp.start();
+  const vx = snap({ pools: [pool({ vxlanMode: 'Always' })] });
+  dp.update(vx, true);
+  await settle(dp);
+  assert.equal(kernel.routes.size, 2);
+  // The device is made again (new parameters: another local address); the kernel drops what was on it.
+  for (const [k, r] of kernel.routes) if (r.dev === 'petrel.vxlan') kernel.routes.delete(k);
+  kernel.neighbours.clear();
+  kernel.fdb.clear();
+  dp.update({ ...vx, self: { ...vx.self, ipv4: '10.99.0.21/24' } }, true);
+  await settle(dp);
+  assert.equal(devices.calls.length, 2, 'the changed device was applied');
+  assert.ok(
+    [...kernel.routes.values()].some((r) => r.dev === 'petrel.vxlan' && r.dst === '10.244.1.0/26'),
+    'the route via the device is back',
+  );
+  assert.equal(kernel.neighbours.size, 1);
+  assert.equal(kernel.fdb.size, 1);
+  await dp.stop();
+});
+
 test('an incomplete snapshot keeps routes it lacks; a complete one removes them', async () => {
   const { kernel, dp } = setup();
   dp.start();

@@ -9,7 +9,8 @@
  *  - Snapshots come in bursts (every etcd event, every BGP route): one update runs at a time and
  *    only the newest pending snapshot is applied after it.
  *  - Device set-up costs process starts (`ip -d -json link show`): only when the planned devices
- *    change, and again on every periodic resync (a tunnel deleted by hand comes back).
+ *    change, and again on every periodic resync (a tunnel deleted by hand comes back). A device
+ *    created or removed flushes what was on it without route events: the routes are re-listed.
  *  - Deletions of our routes wait until the caller says its sources are complete (BGP sessions up
  *    and etcd read), so an agent restart never withdraws a route it has not re-learned yet.
  *  - Stop leaves every route, device and NAT rule in place (pods keep working while the agent
@@ -183,6 +184,10 @@ export class Dataplane {
       this.deviceResults = await this.devices.apply(desired.devices);
       // A failed device is retried on the next snapshot or resync.
       this.lastDevices = this.deviceResults.every((r) => r.ok) ? devKey : '';
+      // A device made or removed (also one recreated with new parameters) takes the routes,
+      // neighbours and FDB entries on it along, and the kernel says nothing of IPv4 routes flushed
+      // that way: re-list now rather than find them missing at the periodic resync.
+      if (this.deviceResults.some((r) => r.action === 'created' || r.action === 'removed')) this.reconciler.resync();
     }
     this.reconciler.setDesired(desired, { complete });
     await this.nat.apply(snap.pools);
