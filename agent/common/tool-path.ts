@@ -21,15 +21,18 @@ function executable(p: string): boolean {
   }
 }
 
-/** The absolute path of `name` (PATH first, then SYSTEM_DIRS); `name` itself when not found or already a path. */
-export function toolPath(name: string, path: string | undefined = process.env.PATH): string {
-  if (name.includes('/')) return name;
+/** The absolute path of executable `name` (PATH first, then SYSTEM_DIRS), or undefined. */
+export function findTool(name: string, path: string | undefined = process.env.PATH): string | undefined {
   const key = `${path ?? ''}\0${name}`;
   const hit = found.get(key);
   if (hit) return hit;
   const dirs = [...(path ?? '').split(delimiter).filter((d) => d.startsWith('/')), ...SYSTEM_DIRS];
   const p = dirs.map((d) => join(d, name)).find(executable);
-  if (!p) return name; // spawn reports ENOENT with the name
-  found.set(key, p);
+  if (p) found.set(key, p);
   return p;
+}
+
+/** What to spawn for `name`: findTool's path; `name` itself when already a path or not found (spawn then reports ENOENT with the name). */
+export function toolPath(name: string, path: string | undefined = process.env.PATH): string {
+  return name.includes('/') ? name : (findTool(name, path) ?? name);
 }

@@ -17,6 +17,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { test } from 'node:test';
+import { findTool } from '../../agent/common/tool-path.js';
 
 export type Capability =
   | 'root'
@@ -38,12 +39,7 @@ export type Capability =
 
 const BIRD16_CACHE = process.env.PETREL_BIRD16_DIR ?? '/var/cache/petrel/bird16';
 
-function onPath(cmd: string): boolean {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
-    if (existsSync(`${dir}/${cmd}`)) return true;
-  }
-  return false;
-}
+const onPath = (cmd: string): boolean => findTool(cmd) !== undefined;
 
 const probes: Record<Capability, () => string | false> = {
   root: () => (process.getuid?.() === 0 ? false : 'needs root'),

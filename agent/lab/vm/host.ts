@@ -42,9 +42,3 @@ export function hostRunSync(cmd: string, args: readonly string[]): void {
     /* best effort: already gone */
   }
 }
-
-/** `cmd` found on PATH (or /usr/sbin, /sbin). */
-export function onPath(cmd: string, exists: (p: string) => boolean): boolean {
-  const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':').concat(['/usr/sbin', '/sbin']);
-  return dirs.some((d) => exists(`${d}/${cmd}`));
-}

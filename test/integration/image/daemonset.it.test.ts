@@ -17,11 +17,12 @@
  * (/var/run/petrel, /opt/cni/bin, /etc/cni/net.d) are per node and the machine's are untouched.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { findTool } from '../../../agent/common/tool-path.js';
 import { CLUSTER_BINS, type Cluster, type ClusterNode, type KernelRoute, startCluster } from '../../helpers/cluster.js';
 import type { ContainerStatus } from '../../helpers/cri.js';
 import { needs, type ProbedCapability } from '../../helpers/needs.js';
@@ -34,9 +35,7 @@ import { type NodeHost, startNodeHost } from './node-host.js';
 const IMAGE_TOOLS: ProbedCapability = {
   name: 'image-tools',
   probe: () => {
-    const dirs = (process.env.PATH ?? '/usr/bin:/bin').split(':').concat(['/usr/sbin', '/sbin']);
-    for (const f of ['ctr', 'skopeo', 'tar', 'dpkg-query', 'curl', 'unshare'])
-      if (!dirs.some((d) => existsSync(join(d, f)))) return `needs ${f}`;
+    for (const f of ['ctr', 'skopeo', 'tar', 'dpkg-query', 'curl', 'unshare']) if (!findTool(f)) return `needs ${f}`;
     return false;
   },
 };

@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { findTool } from '../../../agent/common/tool-path.js';
 import { createRigNetwork, type RigNetwork } from '../../../agent/lab/vm/index.js';
 import { type EtcdHandle, startEtcd } from '../../helpers/etcd.js';
 import { needs, type ProbedCapability } from '../../helpers/needs.js';
@@ -38,12 +39,7 @@ import { describeFrame, type FrameSummary, readPcap } from './pcap.js';
 const TOOL = join(ROOT, 'dist/test/integration/vm/ipip-guest.js');
 const BIN = join(ROOT, 'bin');
 
-const onPath = (cmd: string) =>
-  (process.env.PATH ?? '/usr/bin:/bin')
-    .split(':')
-    .concat(['/usr/sbin', '/sbin'])
-    .some((d) => existsSync(join(d, cmd)));
-const TCPDUMP: ProbedCapability = { name: 'tcpdump', probe: () => (onPath('tcpdump') ? false : 'needs tcpdump') };
+const TCPDUMP: ProbedCapability = { name: 'tcpdump', probe: () => (findTool('tcpdump') ? false : 'needs tcpdump') };
 const BUNDLES: ProbedCapability = {
   name: 'petrel-bundles',
   probe: () => {
