@@ -108,10 +108,6 @@ async function withEchoServers<T>(c: LabCluster, fn: () => Promise<T>): Promise<
         c.state.nodeExec,
         ['-e', ECHO, String(PROBE_PORT), p.name],
         join(c.state.dir, `echo-${p.name}.out`),
-        undefined,
-        // Truncated: a 'listening' left by an earlier measurement's server would let the probes
-        // race this one's start (ECONNREFUSED from `lab status` right after `lab up`).
-        'w',
       );
       servers.push(d);
     }

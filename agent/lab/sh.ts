@@ -8,7 +8,7 @@
  * it leads its own group: ending the group also ends what CMD forked (`ip -batch`, `ip monitor`).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 
 export interface ExecResult {
@@ -115,7 +115,7 @@ export interface Proc {
   /** The child, when this process started it (undefined for one re-found by PID). */
   readonly proc: ChildProcess | undefined;
   readonly outFile: string;
-  /** Its output so far (the tail of outFile). */
+  /** What this process has written so far (the tail of outFile from where it started; an earlier run's lines in an appended file are not in it). */
   output(): string;
   exited(): boolean;
 }
@@ -155,9 +155,10 @@ export function groupAlive(pid: number): boolean {
   return signalGroup(pid, 0);
 }
 
-function readTail(file: string): string {
+/** The text of `file` from byte `from` on (the last 100 kB of it once it passes 200 kB). */
+function readTail(file: string, from = 0): string {
   try {
-    const s = readFileSync(file, 'utf8');
+    const s = readFileSync(file).subarray(from).toString('utf8');
     return s.length > 200_000 ? s.slice(-100_000) : s;
   } catch {
     return '';
@@ -177,6 +178,9 @@ export function spawnGroup(
   flags: 'a' | 'w' = 'a',
 ): Proc {
   const fd = openSync(outFile, flags);
+  // What an earlier process appended is not this one's output: a wait for "listening" must not
+  // be satisfied by the line a previous server left.
+  const start = fstatSync(fd).size;
   const [c, a] = ns ? ['ip', ['netns', 'exec', ns, cmd, ...args]] : [cmd, args];
   let child: ChildProcess;
   try {
@@ -194,7 +198,7 @@ export function spawnGroup(
   child.unref();
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
   const pid = child.pid;
-  return { pid, proc: child, outFile, output: () => readTail(outFile), exited: () => done || !pidAlive(pid) };
+  return { pid, proc: child, outFile, output: () => readTail(outFile, start), exited: () => done || !pidAlive(pid) };
 }
 
 /** A handle on a process group leader started earlier (by another `petrelctl lab` run). */
