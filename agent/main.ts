@@ -18,7 +18,7 @@ import { createLogger } from './common/log.js';
 import { writeErr } from './common/output.js';
 import { ConfigError, parseAgentConfig } from './config.js';
 import { Dataplane } from './dataplane.js';
-import { EtcdIpamBackend, IpamService, listenIpamSocket } from './ipam-service/index.js';
+import { EtcdIpamBackend, IpamService, listenIpamSocket, podAnnotationsFrom } from './ipam-service/index.js';
 import { KubeApi, loadKubeConfig, NetworkCondition, NodeLabelSync } from './k8s/index.js';
 import { internalIpsOf } from './node/autodetect.js';
 import { NodeAgent } from './node-agent.js';
@@ -74,12 +74,15 @@ async function main(): Promise<number> {
       log,
     });
     parts.push({ name: 'etcd', stop: () => etcd.close() });
+    const kube = cfg.kube ? new KubeApi(loadKubeConfig({ kubeconfig: cfg.kube.kubeconfig })) : undefined;
     const service = new IpamService({
       ipam: new EtcdIpamBackend(etcd.ipam),
       nodeName: cfg.nodeName,
       log,
       onResult: (op, result) => agent?.metrics.ipamRequests.inc({ op, result }),
       podMtu: () => dataplane?.status().podMtu ?? undefined,
+      // Pod annotations (petrel.io/ipv4pools, ipv6pools, ipAddrs) steer a Kubernetes pod's addresses.
+      ...(kube ? { podAnnotations: podAnnotationsFrom(kube) } : {}),
     });
     const server = await listenIpamSocket(cfg.socketPath, service, log);
     parts.push({ name: 'ipam-socket', stop: () => server.close() });
@@ -90,7 +93,6 @@ async function main(): Promise<number> {
       timeoutMs: cfg.etcdTimeoutMs,
     });
     parts.push({ name: 'cluster-etcd', stop: () => cluster.close() });
-    const kube = cfg.kube ? new KubeApi(loadKubeConfig({ kubeconfig: cfg.kube.kubeconfig })) : undefined;
     agent = new NodeAgent(cfg, cluster, etcd.ipam, {
       clock: systemClock,
       log: log.child({ component: 'node' }),

@@ -2,6 +2,7 @@
 
 export { EtcdIpamBackend } from './etcd-backend.js';
 export { FakeIpam, fakePool } from './fake-ipam.js';
+export * from './pod-ipam.js';
 export * from './protocol.js';
 export { type IpamSocketServer, listenIpamSocket } from './server.js';
-export { type IpamBackend, IpamService, type IpamServiceOptions, toWireError } from './service.js';
+export { type IpamBackend, IpamService, type IpamServiceOptions, type PodAnnotations, toWireError } from './service.js';

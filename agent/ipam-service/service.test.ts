@@ -244,3 +244,65 @@ test('assign returns the data plane pod MTU with each address once it is planned
   const r2 = await service.handle(req({ op: 'assign', handle: 'h2', num4: 1, num6: 0 }));
   assert.equal(r2.ok && r2.assignments?.[0]?.podMtu, 1450);
 });
+
+test("pod annotations: pools and a pinned address applied; the API's failures are clear errors that take nothing", async () => {
+  const ipam = new FakeIpam([
+    fakePool('a', '10.0.0.0/24'),
+    fakePool('b', '10.0.1.0/24'),
+    fakePool('six', 'fd00::/120'),
+  ]);
+  const pods: Record<string, Record<string, string>> = {
+    'ns/in-b': { 'petrel.io/ipv4pools': '["b"]' },
+    'ns/pinned': { 'petrel.io/ipAddrs': '["10.0.0.77"]' },
+    'ns/pinned-a': { 'petrel.io/ipAddrs': '["10.0.0.78"]' },
+    'ns/bad': { 'petrel.io/ipv4pools': '["nope"]' },
+  };
+  let apiDown = false;
+  const asked: string[] = [];
+  const service = new IpamService({
+    ipam,
+    nodeName: 'n1',
+    log: silentLogger,
+    podAnnotations: async (ns, pod) => {
+      asked.push(`${ns}/${pod}`);
+      if (apiDown) throw new Error('connect ECONNREFUSED');
+      const a = pods[`${ns}/${pod}`];
+      return a ? { pod: a, namespace: {} } : null;
+    },
+  });
+  const assign = (handle: string, pod: string | undefined, over: Record<string, unknown> = {}) =>
+    service.handle(
+      req({ op: 'assign', handle, num4: 1, num6: 0, attrs: pod ? { namespace: 'ns', pod } : {}, ...over }),
+    );
+  const ips = (r: Awaited<ReturnType<typeof assign>>) =>
+    r.ok ? r.assignments?.map((a) => `${a.ip} ${a.pool}`) : r.error;
+
+  assert.deepEqual(ips(await assign('h1', 'in-b')), ['10.0.1.1 b']);
+  assert.deepEqual(ips(await assign('h2', 'pinned')), ['10.0.0.77 a']);
+  // The network config's pools no longer allow the pinned address's pool: refused, nothing kept.
+  const outside = await assign('h3', 'pinned-a', { pools: ['b'] });
+  assert.match(
+    outside.ok ? '' : `${outside.error.kind} ${outside.error.message}`,
+    /^invalid 10\.0\.0\.78 \(pool a\) not in/,
+  );
+  const bad = await assign('h4', 'bad');
+  assert.deepEqual(bad.ok ? bad : bad.error, {
+    kind: 'invalid',
+    message: 'pod ns/bad: petrel.io/ipv4pools: no IP pool named or with CIDR "nope"',
+  });
+  const gone = await assign('h5', 'gone');
+  assert.deepEqual(gone.ok ? gone : gone.error.kind, 'not-found');
+  apiDown = true;
+  const down = await assign('h6', 'in-b');
+  assert.deepEqual(down.ok ? down : down.error, {
+    kind: 'unavailable',
+    message: 'reading pod ns/in-b from the Kubernetes API: connect ECONNREFUSED',
+  });
+  // Not a Kubernetes pod (no namespace/name from CNI_ARGS): the API is not asked.
+  const plain = await assign('h7', undefined);
+  assert.ok(plain.ok);
+  // A repeated ADD gets what the handle holds without asking the API (it is down).
+  assert.deepEqual(ips(await assign('h1', 'in-b')), ['10.0.1.1 b']);
+  assert.deepEqual(asked, ['ns/in-b', 'ns/pinned', 'ns/pinned-a', 'ns/bad', 'ns/gone', 'ns/in-b']);
+  assert.deepEqual([...ipam.held().keys()].sort(), ['h1', 'h2', 'h7']);
+});

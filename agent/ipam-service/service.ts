@@ -14,7 +14,10 @@
 
 import type { Assignment, IpamApi, Pool } from '../../ipam-etcd/types.js';
 import type { Logger } from '../common/logger.js';
+import { applyPodIpam } from './pod-ipam.js';
 import type { AgentRequest, AgentResponse, WireAssignment, WireError, WireErrorKind } from './protocol.js';
+
+type AssignRequest = Extract<AgentRequest, { op: 'assign' }>;
 
 /**
  * Handle under which a node's gateway addresses are held (assign with `gateways: true`): one per
@@ -71,8 +74,20 @@ export interface IpamServiceOptions {
   log: Logger;
   /** The pod veth MTU the data plane planned (returned with every assignment), if known. */
   podMtu?: () => number | undefined;
+  /**
+   * A pod's IPAM annotations (petrel.io/ipv4pools, ipv6pools, ipAddrs: pod-ipam.ts) and, when the pod
+   * leaves a family's pools open, its namespace's; null when the pod does not exist. Absent without a
+   * Kubernetes API: the request runs as the plugin sent it.
+   */
+  podAnnotations?: (namespace: string, pod: string) => Promise<PodAnnotations | null>;
   /** Called once per request with its op and `ok` or the error kind (metrics). */
   onResult?: (op: AgentRequest['op'], result: string) => void;
+}
+
+/** The annotations of a pod and (when needed) of its namespace. */
+export interface PodAnnotations {
+  pod: Record<string, string>;
+  namespace: Record<string, string>;
 }
 
 export class IpamService {
@@ -180,13 +195,17 @@ export class IpamService {
     });
   }
 
-  private async assign(req: Extract<AgentRequest, { op: 'assign' }>): Promise<WireAssignment[]> {
-    const pools = req.gateways ? await this.serial('gateways', () => this.reserveGateways(req.pools)) : undefined;
+  private async assign(asked: AssignRequest): Promise<WireAssignment[]> {
+    // Idempotent: a repeated ADD for the same handle gets what the handle already holds (its pod's
+    // annotations were applied when it was assigned: the API server is not asked again).
+    const held = await this.ipam.ipsByHandle(asked.handle);
+    const req = held.length > 0 ? asked : await this.withPodAnnotations(asked);
+    // Gateways for the pools the addresses come from (the annotations may have chosen them).
+    const gwPools = held.length > 0 ? [...new Set(held.map((a) => a.pool))] : req.pools;
+    const pools = req.gateways ? await this.serial('gateways', () => this.reserveGateways(gwPools)) : undefined;
     const mtu = this.opts.podMtu?.();
     const out = (list: Assignment[]) =>
       (pools ? this.withGateways(list, pools) : list.map(wire)).map((a) => (mtu ? { ...a, podMtu: mtu } : a));
-    // Idempotent: a repeated ADD for the same handle gets what the handle already holds.
-    const held = await this.ipam.ipsByHandle(req.handle);
     if (held.length > 0) return out(held);
     const attrs: Record<string, string> = { ...(req.attrs ?? {}), node: this.nodeName };
     let got: Assignment[] = [];
@@ -224,6 +243,41 @@ export class IpamService {
       'assigned',
     );
     return out(got);
+  }
+
+  /**
+   * The request as the pod's IPAM annotations make it (Kubernetes pods only: the plugin sent the
+   * pod's namespace and name). The pod must be readable: an address that its annotations pin must
+   * never be replaced by an automatic one because the API server was briefly unreachable.
+   */
+  private async withPodAnnotations(req: AssignRequest): Promise<AssignRequest> {
+    const source = this.opts.podAnnotations;
+    const namespace = req.attrs?.namespace;
+    const name = req.attrs?.pod;
+    if (!source || !namespace || !name) return req;
+    let ann: PodAnnotations | null;
+    try {
+      ann = await source(namespace, name);
+    } catch (err) {
+      throw new ServiceError(
+        'unavailable',
+        `reading pod ${namespace}/${name} from the Kubernetes API: ${(err as Error).message}`,
+      );
+    }
+    if (!ann) throw new ServiceError('not-found', `pod ${namespace}/${name} not found in the Kubernetes API`);
+    const r = applyPodIpam(req, ann.pod, ann.namespace, await this.ipam.listPools());
+    if (!r.ok) throw new ServiceError('invalid', `pod ${namespace}/${name}: ${r.error}`);
+    if (r.applied.length === 0) return req;
+    this.log.info(
+      { pod: name, namespace, annotations: r.applied, pools: r.req.pools, ips: r.req.ips },
+      'pod annotations applied',
+    );
+    const out: AssignRequest = { ...req, num4: r.req.num4, num6: r.req.num6 };
+    if (r.req.pools) out.pools = r.req.pools;
+    else delete out.pools;
+    if (r.req.ips) out.ips = r.req.ips;
+    else delete out.ips;
+    return out;
   }
 
   private async gc(prefix: string, keep: string[]): Promise<string[]> {

@@ -161,6 +161,16 @@ export class KubeApi {
     }
   }
 
+  /** A Namespace (its annotations carry namespace-wide defaults such as petrel.io/ipv4pools); null if absent. */
+  async readNamespace(name: string): Promise<KubeObject | null> {
+    try {
+      return (await this.core.readNamespace({ name })) as KubeObject;
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw wrap(err, `read namespace ${name}`);
+    }
+  }
+
   /** Sets one node condition (strategic merge patch of status.conditions by type). */
   async setNodeCondition(
     name: string,

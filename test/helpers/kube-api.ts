@@ -5,7 +5,8 @@
  * @kubernetes/client-node and the real `kubectl` talk to it:
  *
  *  - core/v1 `nodes` (cluster scoped) and `pods` (namespaced, also listed across namespaces),
- *    each with its `status` subresource; coordination.k8s.io/v1 `leases` (namespaced).
+ *    each with its `status` subresource; core/v1 `namespaces` (cluster scoped, plain objects);
+ *    coordination.k8s.io/v1 `leases` (namespaced).
  *  - get, list (limit + continue pagination, labelSelector, fieldSelector with = and !=), watch
  *    (`?watch=true`, from a resourceVersion, `allowWatchBookmarks` BOOKMARK events,
  *    `timeoutSeconds`), create, update (PUT, with the resourceVersion precondition: 409 Conflict
@@ -22,7 +23,8 @@
  *    expireWatches() (every open watch ends with 410).
  *
  * What it does not do (documented so nobody relies on it): admission, defaulting and validation
- * of objects beyond metadata, namespaces as objects, graceful deletion (deletes are immediate),
+ * of objects beyond metadata, namespace lifecycle (a pod needs no Namespace object; deleting one
+ * deletes nothing else), graceful deletion (deletes are immediate),
  * snapshot-consistent pagination (a continued list serves current objects after the token's key,
  * stamped with the first page's resourceVersion), protobuf, server-side apply.
  */
@@ -39,7 +41,7 @@ import { scratchDir } from './tmp.js';
 // biome-ignore lint/suspicious/noExplicitAny: objects are free-form JSON
 export type KObj = Record<string, any>;
 
-export type ResourceName = 'nodes' | 'pods' | 'leases';
+export type ResourceName = 'nodes' | 'pods' | 'namespaces' | 'leases';
 
 interface ResourceDef {
   group: string;
@@ -54,6 +56,8 @@ interface ResourceDef {
 const RESOURCES: Record<ResourceName, ResourceDef> = {
   nodes: { group: '', version: 'v1', kind: 'Node', namespaced: false, hasStatus: true, shortNames: ['no'] },
   pods: { group: '', version: 'v1', kind: 'Pod', namespaced: true, hasStatus: true, shortNames: ['po'] },
+  // Plain objects here (no phase, finalizers or cascading delete): Petrel reads their annotations.
+  namespaces: { group: '', version: 'v1', kind: 'Namespace', namespaced: false, hasStatus: false, shortNames: ['ns'] },
   leases: {
     group: 'coordination.k8s.io',
     version: 'v1',
@@ -441,6 +445,15 @@ export class KubeApiDouble {
         ],
         conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready' }],
       },
+    });
+  }
+
+  /** A Namespace with annotations. */
+  addNamespace(name: string, annotations: Record<string, string> = {}): KObj {
+    return this.create('namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name, ...(Object.keys(annotations).length ? { annotations } : {}) },
     });
   }
 

@@ -68,16 +68,28 @@ export interface World {
   destroy(): Promise<void>;
 }
 
-export async function startWorld(pools: PoolSpec[] = [{ name: 'default', cidr: '10.123.0.0/16' }]): Promise<World> {
+export interface WorldOptions {
+  /** More petrel-agent arguments (e.g. --kubeconfig). */
+  agentArgs?: string[];
+  /** Runs once the node namespace exists, before the agent starts; its result runs at destroy(). */
+  beforeAgent?: (node: Netns) => Promise<() => Promise<void>>;
+}
+
+export async function startWorld(
+  pools: PoolSpec[] = [{ name: 'default', cidr: '10.123.0.0/16' }],
+  opts: WorldOptions = {},
+): Promise<World> {
   const tmp = mkdtempSync(join(tmpdir(), 'petrel-cni-'));
   const node = await createNetns('node');
   const pods: Netns[] = [];
   let ext: Netns | undefined;
   let etcd: EtcdHandle | undefined;
   let agent: Daemon | undefined;
+  let undoBefore: (() => Promise<void>) | undefined;
   const socket = join(tmp, 'agent.sock');
   const destroy = async () => {
     await agent?.stop();
+    await undoBefore?.();
     await etcd?.destroy();
     for (const p of pods) await p.delete();
     await ext?.delete();
@@ -118,6 +130,7 @@ export async function startWorld(pools: PoolSpec[] = [{ name: 'default', cidr: '
         `${NODE_IP}/24`,
         '--log-level',
         'warn',
+        ...(opts.agentArgs ?? []),
       ]);
       const a = agent;
       await waitFor('agent socket', () => {
@@ -125,6 +138,7 @@ export async function startWorld(pools: PoolSpec[] = [{ name: 'default', cidr: '
         return existsSync(socket);
       });
     };
+    if (opts.beforeAgent) undoBefore = await opts.beforeAgent(node);
     await startAgent();
     const exec = async (binary: string, call: CniCall, stdin: unknown): Promise<CniReply> => {
       const env: Record<string, string> = {
