@@ -6,7 +6,7 @@
  * petrel.io/ipv4pools (pod, namespace; by name and by CIDR) and petrel.io/ipAddrs steer the pod's
  * address; a bad annotation, a pod the API does not know and an unreachable API server each give
  * the spec's error JSON and leave no veth and no allocation. The same agent sets the Node's
- * NetworkUnavailable condition False once its routes are in place.
+ * NetworkUnavailable condition False once its routes are in place, and takes its labels from the Node.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -40,7 +40,7 @@ describe('pod annotations through the agent and the Kubernetes API (test double)
       token: 'petrel-node-sa-token',
       authorize: rbacFromManifests('petrel-system', 'petrel-node'),
     });
-    api.addNode('node-1', { internalIP: NODE_IP });
+    api.addNode('node-1', { internalIP: NODE_IP, labels: { rack: 'r1' } });
     w = await startWorld(
       [
         { name: 'default', cidr: '10.123.0.0/16' },
@@ -164,6 +164,29 @@ describe('pod annotations through the agent and the Kubernetes API (test double)
         ((api.get('nodes', 'node-1')?.status.conditions ?? []) as { type: string; status: string }[]).some(
           (c) => c.type === 'NetworkUnavailable' && c.status === 'False',
         ),
+      30_000,
+    );
+  });
+
+  test("the Node's labels become the node record's (pool nodeSelectors), and follow a relabel", async () => {
+    const labels = async () => {
+      const r = await w.petrelctl('node', 'list', '--json');
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { name: string; labels: Record<string, string> }[]).find(
+        (n) => n.name === 'node-1',
+      )?.labels;
+    };
+    await waitFor('rack=r1 in the node record', async () => (await labels())?.rack === 'r1', 30_000);
+    const node = api.get('nodes', 'node-1');
+    assert.ok(node);
+    node.metadata.labels = { ...node.metadata.labels, rack: 'r2', zone: 'z9' };
+    api.update('nodes', node);
+    await waitFor(
+      'rack=r2 zone=z9 in the node record',
+      async () => {
+        const l = await labels();
+        return l?.rack === 'r2' && l.zone === 'z9';
+      },
       30_000,
     );
   });
