@@ -23,12 +23,13 @@ import { parseNetConf } from '../../cni/netconf.js';
 const DIR = new URL('../../../manifests/', import.meta.url).pathname;
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown };
 
-function load(): { file: string; obj: Obj }[] {
+/** The objects of the YAML files directly in `dir` (what `kubectl apply -f` applies, in its order). */
+function load(dir = DIR): { file: string; obj: Obj }[] {
   const out: { file: string; obj: Obj }[] = [];
-  for (const file of readdirSync(DIR)
+  for (const file of readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .sort()) {
-    for (const doc of parseAllDocuments(readFileSync(join(DIR, file), 'utf8'))) {
+    for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
       assert.deepEqual(doc.errors, [], `${file}: YAML errors`);
       const obj = doc.toJS() as Obj | null;
       if (obj) out.push({ file, obj });
@@ -55,7 +56,12 @@ test('every object validates against the Kubernetes schema; namespaced objects a
   const objs = load();
   assert.ok(objs.length >= 6, `${objs.length} objects`);
   assert.equal(objs[0]?.obj.kind, 'Namespace', 'the namespace comes first');
-  for (const { file, obj } of objs) {
+  const optional = load(join(DIR, 'optional'));
+  assert.deepEqual(
+    optional.map((o) => `${o.file} ${o.obj.kind}/${o.obj.metadata.name}`),
+    ['etcd.yaml DaemonSet/petrel-etcd'],
+  );
+  for (const { file, obj } of [...objs, ...optional]) {
     const key = `${obj.apiVersion}/${obj.kind}`;
     const mod = MODELS[key];
     assert.ok(mod, `${file}: no schema model for ${key}`);
