@@ -102,8 +102,6 @@ export function registerLab(program: Command, ctx: CtlContext): void {
 
   // One argument each: a node or a pod.
   const single: [string, string, (name: string, arg: string, io: lab.LabIo) => Promise<number>][] = [
-    ['add-pod <node>', 'a pod on NODE through the petrel CNI plugin (ADD)', lab.labAddPod],
-    ['rm-pod <pod>', 'remove a pod (CNI DEL, then its netns)', lab.labRmPod],
     ['kill-agent <node>', "SIGKILL a node's petrel-agent (kernel routes stay)", lab.labKillAgent],
     ['start-agent <node>', "start a node's petrel-agent again", lab.labStartAgent],
   ];
@@ -113,6 +111,19 @@ export function registerLab(program: Command, ctx: CtlContext): void {
       .description(description)
       .addOption(nameOption())
       .action(act((arg: string, o: { name: string }) => fn(o.name, arg, io)));
+
+  labCmd
+    .command('add-pod <node>')
+    .description('pods on NODE through the petrel CNI plugin (ADD)')
+    .addOption(nameOption())
+    .option('--count <n>', 'how many', intArg('--count'), 1)
+    .action(act((node: string, o: { name: string; count: number }) => lab.labAddPod(o.name, node, io, o.count)));
+
+  labCmd
+    .command('rm-pod <pods...>')
+    .description('remove pods (CNI DEL, then their netns)')
+    .addOption(nameOption())
+    .action(act((pods: string[], o: { name: string }) => lab.labRmPod(o.name, pods, io)));
 
   labCmd
     .command('down')

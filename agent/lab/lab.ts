@@ -320,33 +320,47 @@ export function labExec(name: string, target: string, cmd: string[]): number {
   return r.status ?? 1;
 }
 
-export async function labAddPod(name: string, nodeRef: string, io: LabIo): Promise<number> {
+/** At most this many pods per `lab add-pod` (each is a netns and a CNI ADD). */
+const MAX_ADD = 250;
+
+/** `count` pods on one node through the plugin (ADD), one after another; prints each as it is made. */
+export async function labAddPod(name: string, nodeRef: string, io: LabIo, count = 1): Promise<number> {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_ADD)
+    throw new LabConfigError(`--count must be 1..${MAX_ADD}, got ${count}`);
   return withLock(name, async () => {
     const s = readLab(name);
     const n = findNode(s, nodeRef);
     if (!n) throw new LabConfigError(`no node ${nodeRef} in lab ${name}`);
     const c = openCluster(s, saveState);
-    const pod = await c.addPod(
-      n.name,
-      nextPodName(
-        n.index,
-        s.pods.map((p) => p.name),
-      ),
-      {
-        assignIpv4: true,
-        assignIpv6: s.ipv6,
-      },
-    );
-    io.out(`${pod.name} on ${pod.node}: ${[pod.ip, pod.ip6].filter(Boolean).join(',')}`);
+    for (let i = 0; i < count; i++) {
+      const pod = await c.addPod(
+        n.name,
+        nextPodName(
+          n.index,
+          s.pods.map((p) => p.name),
+        ),
+        {
+          assignIpv4: true,
+          assignIpv6: s.ipv6,
+        },
+      );
+      io.out(`${pod.name} on ${pod.node}: ${[pod.ip, pod.ip6].filter(Boolean).join(',')}`);
+    }
     return 0;
   });
 }
 
-export async function labRmPod(name: string, pod: string, io: LabIo): Promise<number> {
+/** Removes pods (CNI DEL, then the netns), in order; every name is checked before any is removed. */
+export async function labRmPod(name: string, pods: string[], io: LabIo): Promise<number> {
   return withLock(name, async () => {
-    const c = openCluster(readLab(name), saveState);
-    await c.removePod(pod);
-    io.out(`${pod} removed`);
+    const s = readLab(name);
+    const unknown = pods.filter((p) => !s.pods.some((x) => x.name === p));
+    if (unknown.length > 0) throw new LabConfigError(`no pod ${unknown.join(', ')} in lab ${name}`);
+    const c = openCluster(s, saveState);
+    for (const pod of new Set(pods)) {
+      await c.removePod(pod);
+      io.out(`${pod} removed`);
+    }
     return 0;
   });
 }
