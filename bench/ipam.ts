@@ -11,7 +11,13 @@ import { silentLogger } from '../agent/common/logger.js';
 import { Ipam, openEtcdStore } from '../ipam-etcd/index.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 
-const N = Number(process.argv[process.argv.indexOf('--n') + 1] || 1000);
+/** `--n K` (default 1000). Without the flag indexOf is -1 and argv[0] (the node binary) must not be read as K. */
+const nAt = process.argv.indexOf('--n');
+const N = nAt > 0 ? Number(process.argv[nAt + 1]) : 1000;
+if (!Number.isInteger(N) || N < 1) {
+  console.error(`bench/ipam: --n must be a positive integer, got ${process.argv[nAt + 1]}`);
+  process.exit(2);
+}
 const LEVELS = [1, 8, 32];
 
 function pct(sorted: number[], p: number): number {
