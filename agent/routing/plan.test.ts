@@ -308,3 +308,35 @@ test('IPv6 addresses are canonicalised (a VTEP written long-hand matches what th
   const d = plan({ ...input([pool6('Always')]), nodes: [self, long, c] });
   assert.equal(route(d.routes, 'fd10:0:0:1::/122')?.gateway, 'fd10:0:0:1::1');
 });
+
+test('learned routes: each skip names the route and its reason; one next hop shared by many routes', () => {
+  const d = plan({
+    ...input([pool4('Never', 'Never'), pool6('Always')], { blocks: [] }),
+    learned: [
+      { prefix: 'nonsense', nextHop: '192.168.1.2' },
+      { prefix: '10.244.5.0/26', nextHop: '192.168.1.0/24' },
+      { prefix: '10.244.6.0/26', nextHop: 'fd00:1::2' },
+      { prefix: '203.0.113.0/24', nextHop: '192.168.1.2' },
+      { prefix: 'fd10:0:0:7::/122', nextHop: 'fd00:9::9' },
+      { prefix: '10.244.7.0/26', nextHop: '192.168.1.2' },
+      { prefix: '10.244.7.0/26', nextHop: '192.168.2.3' }, // a second path: the first one stays
+      // Host bits set: routed by its network; the same next hop text again, parsed once.
+      { prefix: '10.244.8.1/26', nextHop: '192.168.1.2' },
+      { prefix: '10.244.9.0/26', nextHop: '192.168.1.1' },
+    ],
+  });
+  assert.deepEqual(
+    d.skipped.map((s) => `${s.what}: ${s.reason}`),
+    [
+      'learned nonsense via 192.168.1.2: malformed prefix or next hop',
+      'learned 10.244.5.0/26 via 192.168.1.0/24: malformed prefix or next hop',
+      'learned 10.244.6.0/26 via fd00:1::2: next hop of another family',
+      'learned 203.0.113.0/24 via 192.168.1.2: outside every pool',
+      'learned fd10:0:0:7::/122 via fd00:9::9: next hop is no known node (VXLAN needs its VTEP)',
+    ],
+  );
+  assert.deepEqual(
+    d.routes.filter((r) => r.type === 'unicast').map((r) => `${r.dst} via ${r.gateway} dev ${r.dev}`),
+    ['10.244.7.0/26 via 192.168.1.2 dev eth0', '10.244.8.0/26 via 192.168.1.2 dev eth0'],
+  );
+});

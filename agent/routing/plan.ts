@@ -47,9 +47,16 @@ function bits(f: Family): number {
   return f === 4 ? 32 : 128;
 }
 
-function mask(f: Family, len: number): bigint {
+function computeMask(f: Family, len: number): bigint {
   const all = (1n << BigInt(bits(f))) - 1n;
   return (all << BigInt(bits(f) - len)) & all;
+}
+/** Every prefix length's mask, computed once (the planner masks several times per route). */
+const MASKS4 = Array.from({ length: 33 }, (_, len) => computeMask(4, len));
+const MASKS6 = Array.from({ length: 129 }, (_, len) => computeMask(6, len));
+
+function mask(f: Family, len: number): bigint {
+  return (f === 4 ? MASKS4[len] : MASKS6[len]) ?? computeMask(f, len);
 }
 
 /** "ADDR[/LEN]" → address (host bits kept) and length; null when malformed. */
@@ -210,10 +217,11 @@ export function plan(input: PlanInput): DesiredState {
   }
 
   const routes = new Map<string, RouteSpec>();
-  const add = (r: RouteSpec, what: string): void => {
+  /** `what` names the source in `skipped` (a function: built only when it is needed). */
+  const add = (r: RouteSpec, what: string | (() => string)): void => {
     const k = routeKey(r);
     if (routes.has(k)) {
-      skipped.push({ what, reason: `destination ${r.dst} already routed` });
+      skipped.push({ what: typeof what === 'string' ? what : what(), reason: `destination ${r.dst} already routed` });
       return;
     }
     routes.set(k, r);
@@ -241,14 +249,20 @@ export function plan(input: PlanInput): DesiredState {
     return { family, dst, type: 'unicast', gateway: gw, dev, onlink: true };
   };
   /** A route through VXLAN (or direct for CrossSubnet on the same subnet) to `node`. */
-  const viaVxlanPool = (pool: ParsedPool, family: Family, dst: string, node: ParsedNode, what: string): void => {
+  const viaVxlanPool = (
+    pool: ParsedPool,
+    family: Family,
+    dst: string,
+    node: ParsedNode,
+    what: string | (() => string),
+  ): void => {
     const under = family === 4 ? node.v4 : node.v6;
     if (pool.spec.vxlanMode === 'CrossSubnet' && under && sameSubnet(family, under.addr)) {
       add(direct(family, dst, under), what);
       return;
     }
     const r = vxlanRoute(family, dst, node);
-    if (typeof r === 'string') skipped.push({ what, reason: r });
+    if (typeof r === 'string') skipped.push({ what: typeof what === 'string' ? what : what(), reason: r });
     else add(r, what);
   };
 
@@ -280,40 +294,54 @@ export function plan(input: PlanInput): DesiredState {
     }
     viaVxlanPool(pool, b.net.family, b.dst, node, b.what);
   }
-  // 3. The Loc-RIB.
+  // 3. The Loc-RIB. It is the bulk of the work (100k routes from a full table), so: next hops
+  // (a handful, one per peer) are parsed and formatted once, each prefix once, and the description
+  // of a route is built only for one that is skipped.
+  const hops = new Map<string, { nh: Net; gw: string } | null>();
+  const hopOf = (s: string) => {
+    let h = hops.get(s);
+    if (h === undefined) {
+      const nh = parseNet(s);
+      h = nh && nh.len === bits(nh.family) ? { nh, gw: ipString(nh) } : null;
+      hops.set(s, h);
+    }
+    return h;
+  };
   for (const l of input.learned) {
-    const what = `learned ${l.prefix} via ${l.nextHop}`;
+    const what = () => `learned ${l.prefix} via ${l.nextHop}`;
     const net = parseNet(l.prefix);
-    const dst = canonicalPrefix(l.prefix);
-    const nh = parseNet(l.nextHop);
-    if (!net || !dst || !nh || nh.len !== bits(nh.family)) {
-      skipped.push({ what, reason: 'malformed prefix or next hop' });
+    const hop = hopOf(l.nextHop);
+    if (!net || !hop) {
+      skipped.push({ what: what(), reason: 'malformed prefix or next hop' });
       continue;
     }
+    const { nh, gw } = hop;
     if (nh.family !== net.family) {
-      skipped.push({ what, reason: 'next hop of another family' });
+      skipped.push({ what: what(), reason: 'next hop of another family' });
       continue;
     }
     const mine = net.family === 4 ? s4 : s6;
     if (mine && mine.addr === nh.addr) continue; // our own advertisement
+    const dst = `${formatIp(net.family, net.addr & mask(net.family, net.len))}/${net.len}`;
     if (routes.has(routeKey({ family: net.family, dst }))) continue; // a block route or own blackhole wins
     const pool = poolOf(net);
+    const direct = (): RouteSpec => ({ family: net.family, dst, type: 'unicast', gateway: gw, dev: self.uplink });
     if (!pool) {
-      if (input.externalRoutes) add(direct(net.family, dst, nh), what);
-      else skipped.push({ what, reason: 'outside every pool' });
+      if (input.externalRoutes) add(direct(), what);
+      else skipped.push({ what: what(), reason: 'outside every pool' });
       continue;
     }
     if (wantsVxlan(pool.spec)) {
       const node = byAddr.get(`${net.family}|${nh.addr}`);
-      if (!node) skipped.push({ what, reason: 'next hop is no known node (VXLAN needs its VTEP)' });
+      if (!node) skipped.push({ what: what(), reason: 'next hop is no known node (VXLAN needs its VTEP)' });
       else viaVxlanPool(pool, net.family, dst, node, what);
       continue;
     }
     const ipip =
       net.family === 4 &&
       (pool.spec.ipipMode === 'Always' || (pool.spec.ipipMode === 'CrossSubnet' && !sameSubnet(4, nh.addr)));
-    if (ipip) add({ family: 4, dst, type: 'unicast', gateway: ipString(nh), dev: Devices.ipip, onlink: true }, what);
-    else add(direct(net.family, dst, nh), what);
+    if (ipip) add({ family: 4, dst, type: 'unicast', gateway: gw, dev: Devices.ipip, onlink: true }, what);
+    else add(direct(), what);
   }
 
   // VXLAN neighbours and FDB entries: one per remote VTEP.
