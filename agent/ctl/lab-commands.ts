@@ -54,6 +54,10 @@ export function registerLab(program: Command, ctx: CtlContext): void {
     .option('--ipv6', 'dual stack: IPv6 node addresses and an IPv6 pool too')
     .option('--external-router', 'a BIRD 2 router on the fabric peering with every node (eBGP, AS 65000)')
     .option('--ui [host:port]', 'serve petrelctl ui for the lab on this loopback address (default 127.0.0.1:9180)')
+    .option(
+      '--cri',
+      'a containerd (CRI) per node: pods are pod sandboxes, containerd calls the plugin as under kubelet',
+    )
     .action(
       act(
         async (o: {
@@ -64,6 +68,7 @@ export function registerLab(program: Command, ctx: CtlContext): void {
           ipv6?: boolean;
           externalRouter?: boolean;
           ui?: boolean | string;
+          cri?: boolean;
         }) =>
           lab.labUp(
             {
@@ -73,6 +78,7 @@ export function registerLab(program: Command, ctx: CtlContext): void {
               podsPerNode: o.podsPerNode,
               ipv6: o.ipv6 === true,
               externalRouter: o.externalRouter === true,
+              cri: o.cri === true,
               ...(o.ui ? { ui: o.ui === true ? '127.0.0.1:9180' : o.ui } : {}),
             },
             io,
@@ -114,14 +120,14 @@ export function registerLab(program: Command, ctx: CtlContext): void {
 
   labCmd
     .command('add-pod <node>')
-    .description('pods on NODE through the petrel CNI plugin (ADD)')
+    .description('pods on NODE through the petrel CNI plugin (ADD), or its containerd in a --cri lab')
     .addOption(nameOption())
     .option('--count <n>', 'how many', intArg('--count'), 1)
     .action(act((node: string, o: { name: string; count: number }) => lab.labAddPod(o.name, node, io, o.count)));
 
   labCmd
     .command('rm-pod <pods...>')
-    .description('remove pods (CNI DEL, then their netns)')
+    .description('remove pods (CNI DEL, then their netns; StopPodSandbox + RemovePodSandbox in a --cri lab)')
     .addOption(nameOption())
     .action(act((pods: string[], o: { name: string }) => lab.labRmPod(o.name, pods, io)));
 

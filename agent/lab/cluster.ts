@@ -10,14 +10,28 @@
  *                  exactly as a node runs it, IPAM socket and logs in the lab directory.
  *   router netns   (routed nodes) 10.99.I.254 on br0 and br1 10.98.I.1/24 holding the routed nodes.
  *   pods           a netns per pod, wired by the real CNI plugin executed inside the node netns as a
- *                  runtime does.
+ *                  runtime does; or (a --cri lab) a sandbox of the node's containerd, which runs
+ *                  in the node netns and calls the plugin itself (RunPodSandbox, as kubelet asks).
  *
  * Every process is the leader of its own process group, output to a file in the lab directory;
  * ending a group ends what it forked. `destroy()` ends each recorded group, deletes each recorded
  * namespace and the lab directory, and works on a half-built cluster.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { CriClient } from './cri/client.js';
+import {
+  buildPauseImage,
+  cleanEmptyHostDirs,
+  cleanSandboxPaths,
+  containerdPaths,
+  hostPathsBefore,
+  labConflist,
+  startLabContainerd,
+  stopLabContainerd,
+  unmountUnder,
+} from './cri/containerd.js';
 import { labAddresses, nodeAddresses, STATUS_PORT, UPLINK } from './layout.js';
 import {
   createNetns,
@@ -34,6 +48,10 @@ import type { LabState, NodeState, PodState } from './state.js';
 
 export const REF_PLUGINS = '/usr/lib/cni';
 export const CLUSTER_AS = 64512;
+/** The CNI network name (conflist name) of the lab's pods. */
+export const LAB_NETWORK = 'petrel-lab';
+/** The Kubernetes namespace of a --cri lab's pods. */
+export const POD_NAMESPACE = 'default';
 
 export interface BuildOptions {
   /** Nodes on the fabric bridge (node-1 .. node-N). */
@@ -52,6 +70,8 @@ export interface BuildOptions {
   statusListen?: 'any' | 'loopback';
   /** A progress line (what is being done); the lab prints it with the elapsed time. */
   progress?: (msg: string) => void;
+  /** A containerd per node (CRI): pods through RunPodSandbox (after the agents start). */
+  cri?: boolean;
 }
 
 export interface AddPodOptions {
@@ -185,7 +205,7 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
   };
   const netconf = (n: NodeState, p: PodState) => ({
     cniVersion: '1.0.0',
-    name: 'petrel-lab',
+    name: LAB_NETWORK,
     type: 'petrel',
     agentSocket: n.socket,
     logLevel: 'warn',
@@ -266,6 +286,7 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
     async addPod(ref, name, opts = {}) {
       const n = nodeOf(ref);
       if (s.pods.some((p) => p.name === name)) throw new Error(`pod ${name} exists`);
+      if (s.cri) return criAddPod(n, name);
       const ns = await c.makeNetns(name);
       containerSeq++;
       const pod: PodState = {
@@ -296,6 +317,7 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
       const pod = s.pods.find((p) => p.name === name);
       if (!pod) throw new Error(`no pod ${name} in lab ${s.name}`);
       const n = nodeOf(pod.node);
+      if (pod.sandboxId) return criRemovePod(n, pod);
       const d = await cni(n, 'DEL', pod, netconf(n, pod));
       await dropNetns(pod.netns);
       s.pods.splice(s.pods.indexOf(pod), 1);
@@ -324,6 +346,9 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
       return createNetns(name);
     },
     async destroy(opts = {}) {
+      // A --cri lab: the sandboxes first (CNI DEL through containerd needs the agents), then the
+      // containerds with their shims and pause processes, then what they left in host paths.
+      if (s.cri) await destroyCri();
       for (const n of s.nodes) {
         const p = agentProc(n);
         if (p) await endGroup(p, { graceMs: 2000, mustContain: n.socket });
@@ -349,6 +374,117 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
       };
       return `${read(n.logFile)}${read(n.outFile)}`;
     },
+  };
+
+  /** A pod as kubelet makes it: RunPodSandbox, then its IPs and netns from PodSandboxStatus. */
+  const criAddPod = async (n: NodeState, name: string): Promise<PodState> => {
+    const ctd = n.containerd;
+    if (!ctd) throw new Error(`${n.name} has no containerd (a --cri lab)`);
+    const uid = randomUUID();
+    const cri = new CriClient(ctd.socket);
+    try {
+      const { id } = await cri.runPodSandbox({
+        name,
+        namespace: POD_NAMESPACE,
+        uid,
+        logDirectory: containerdPaths(ctd.dir).logDir,
+        labels: { 'petrel.io/lab': s.name },
+      });
+      const pod: PodState = {
+        name,
+        node: n.name,
+        netns: '',
+        containerId: id,
+        sandboxId: id,
+        uid,
+        ip: '',
+        ip6: '',
+        assignIpv4: true,
+        assignIpv6: s.ipv6,
+      };
+      try {
+        const st = await cri.status(id);
+        if (st.state !== 'SANDBOX_READY') throw new Error(`sandbox ${id} of ${name}: ${st.state}`);
+        if (!st.netnsPath?.startsWith('/var/run/netns/cni-'))
+          throw new Error(`sandbox ${id} of ${name}: netns ${String(st.netnsPath)} is not containerd's`);
+        pod.netns = basename(st.netnsPath);
+        const addrs = [st.ip, ...st.additionalIps].filter(Boolean);
+        pod.ip = addrs.find((a) => !a.includes(':')) ?? '';
+        pod.ip6 = addrs.find((a) => a.includes(':')) ?? '';
+      } catch (err) {
+        await cri.stopPodSandbox(id).catch(() => undefined);
+        await cri.removePodSandbox(id).catch(() => undefined);
+        throw err;
+      }
+      s.pods.push(pod);
+      save(s);
+      return pod;
+    } finally {
+      cri.close();
+    }
+  };
+
+  /** StopPodSandbox (CNI DEL) + RemovePodSandbox; the pod leaves the state even if they fail. */
+  const criRemovePod = async (n: NodeState, pod: PodState): Promise<void> => {
+    const id = pod.sandboxId as string;
+    let failure: unknown;
+    if (n.containerd) {
+      const cri = new CriClient(n.containerd.socket);
+      try {
+        await cri.stopPodSandbox(id);
+        await cri.removePodSandbox(id);
+      } catch (err) {
+        failure = err;
+      } finally {
+        cri.close();
+      }
+      await cleanSandboxPaths({
+        id,
+        containerdSocket: n.containerd.socket,
+        network: LAB_NETWORK,
+        netnsName: pod.netns,
+      });
+    }
+    s.pods.splice(s.pods.indexOf(pod), 1);
+    save(s);
+    if (failure) throw failure;
+  };
+
+  const destroyCri = async () => {
+    const cri = s.cri;
+    if (!cri) return;
+    await Promise.all(
+      s.nodes.map(async (n) => {
+        const ctd = n.containerd;
+        if (!ctd) return;
+        const pods = s.pods.filter((p) => p.node === n.name && p.sandboxId);
+        if (pods.length > 0 && existsSync(ctd.socket)) {
+          const client = new CriClient(ctd.socket);
+          try {
+            for (const p of pods) {
+              const id = p.sandboxId as string;
+              await client.call('StopPodSandbox', { pod_sandbox_id: id }, 30_000).catch(() => undefined);
+              await client.call('RemovePodSandbox', { pod_sandbox_id: id }, 30_000).catch(() => undefined);
+            }
+          } finally {
+            client.close();
+          }
+        }
+        await stopLabContainerd(ctd);
+        for (const p of pods)
+          await cleanSandboxPaths({
+            id: p.sandboxId as string,
+            containerdSocket: ctd.socket,
+            network: LAB_NETWORK,
+            netnsName: p.netns,
+          });
+        await unmountUnder(ctd.dir);
+        delete n.containerd;
+      }),
+    );
+    s.pods = s.pods.filter((p) => !p.sandboxId);
+    cleanEmptyHostDirs(cri.hostPathsBefore);
+    save(s);
   };
 
   const dropNetns = async (name: string) => {
@@ -515,6 +651,30 @@ export async function buildCluster(
     if (o.startAgents !== false) {
       say(`starting ${total} petrel-agent${total === 1 ? '' : 's'}`);
       for (const n of s.nodes) await c.startAgent(n.name);
+    }
+    if (o.cri) {
+      s.cri = { network: LAB_NETWORK, hostPathsBefore: hostPathsBefore() };
+      save?.(s);
+      say(`containerd (CRI) in each of ${total} node namespaces: pause image, conflist ${LAB_NETWORK}`);
+      const pauseTar = await buildPauseImage(join(s.dir, 'cri'));
+      // All settle before a failure is acted on (destroy must not race a containerd still starting).
+      const started = await Promise.allSettled(
+        s.nodes.map((n) =>
+          startLabContainerd({
+            dir: join(s.dir, n.name, 'containerd'),
+            netnsPath: `/var/run/netns/${n.netns}`,
+            plugins: { petrel: join(s.pluginDir, 'petrel'), 'petrel-ipam': join(s.pluginDir, 'petrel-ipam') },
+            conflist: labConflist({ network: LAB_NETWORK, agentSocket: n.socket, ipv6: s.ipv6 }),
+            pauseTar,
+            onStarted: (ctd) => {
+              n.containerd = ctd;
+              save?.(s);
+            },
+          }),
+        ),
+      );
+      const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
     return c;
   } catch (err) {

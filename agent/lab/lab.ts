@@ -155,6 +155,8 @@ export interface UpOptions {
   settleMs?: number;
   /** Serve `petrelctl ui` for the lab on this loopback HOST:PORT (e.g. 127.0.0.1:9180). */
   ui?: string;
+  /** A containerd per node: pods are CRI pod sandboxes (containerd calls the plugin). */
+  cri?: boolean;
 }
 
 export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
@@ -193,11 +195,15 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
   };
   process.once('SIGINT', onSigint);
   say(
-    `lab ${o.name}: ${o.nodes} nodes, mode ${o.mode}${o.ipv6 ? ', IPv6' : ''}, fabric 10.99.${index}.0/24, state ${dir}`,
+    `lab ${o.name}: ${o.nodes} nodes, mode ${o.mode}${o.ipv6 ? ', IPv6' : ''}${o.cri ? ', CRI (containerd)' : ''}, fabric 10.99.${index}.0/24, state ${dir}`,
   );
   let c: LabCluster;
   try {
-    c = await buildCluster(state, { nodes: o.nodes, statusListen: 'any', progress: say }, saveState);
+    c = await buildCluster(
+      state,
+      { nodes: o.nodes, statusListen: 'any', progress: say, cri: o.cri === true },
+      saveState,
+    );
   } catch (err) {
     say('failed: removing what was made');
     throw err;
@@ -208,7 +214,10 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
       await startExternalRouter(c, (f, text) => writeFileSync(f, text));
       saveState(c.state);
     }
-    if (o.podsPerNode > 0) say(`${o.podsPerNode * o.nodes} pods through the petrel CNI plugin`);
+    if (o.podsPerNode > 0)
+      say(
+        `${o.podsPerNode * o.nodes} pods ${o.cri ? "as CRI pod sandboxes of each node's containerd" : 'through the petrel CNI plugin'}`,
+      );
     // The nodes in parallel (each node's pods in turn: names are per node); all settle before a
     // failure is acted on, so nothing is still being added while the lab is removed.
     const added = await Promise.allSettled(
@@ -323,7 +332,10 @@ export function labExec(name: string, target: string, cmd: string[]): number {
 /** At most this many pods per `lab add-pod` (each is a netns and a CNI ADD). */
 const MAX_ADD = 250;
 
-/** `count` pods on one node through the plugin (ADD), one after another; prints each as it is made. */
+/**
+ * `count` pods on one node through the plugin (ADD), or in a --cri lab through the node's
+ * containerd (RunPodSandbox), one after another; prints each as it is made.
+ */
 export async function labAddPod(name: string, nodeRef: string, io: LabIo, count = 1): Promise<number> {
   if (!Number.isInteger(count) || count < 1 || count > MAX_ADD)
     throw new LabConfigError(`--count must be 1..${MAX_ADD}, got ${count}`);
@@ -350,7 +362,10 @@ export async function labAddPod(name: string, nodeRef: string, io: LabIo, count 
   });
 }
 
-/** Removes pods (CNI DEL, then the netns), in order; every name is checked before any is removed. */
+/**
+ * Removes pods (CNI DEL, then the netns; in a --cri lab StopPodSandbox + RemovePodSandbox), in order;
+ * every name is checked before any is removed.
+ */
 export async function labRmPod(name: string, pods: string[], io: LabIo): Promise<number> {
   return withLock(name, async () => {
     const s = readLab(name);

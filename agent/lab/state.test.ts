@@ -71,3 +71,40 @@ test('nodes are found by name or by number', () => {
   assert.equal(findNode(s, '1')?.name, 'node-1');
   assert.equal(findNode(s, 'node-2'), undefined);
 });
+
+test('parseState: a --cri lab (containerd per node in the lab dir, pods with sandboxes in cni- netns)', () => {
+  const s = base();
+  s.cri = { network: 'petrel-lab', hostPathsBefore: { runContainerd: false, varLibCni: true } };
+  const node = s.nodes[0];
+  assert.ok(node);
+  node.containerd = {
+    pid: 42,
+    dir: '/run/petrel-lab/demo/node-1/containerd',
+    socket: '/run/petrel-lab/demo/node-1/containerd/containerd.sock',
+    configFile: '/run/petrel-lab/demo/node-1/containerd/config.toml',
+    outFile: '/run/petrel-lab/demo/node-1/containerd/containerd.out',
+  };
+  s.pods.push({
+    name: 'pod-1-1',
+    node: 'node-1',
+    netns: 'cni-3460b458-7605-49cd-1fd4-b7e3a30cba27',
+    containerId: 'abc',
+    sandboxId: 'abc',
+    uid: 'u',
+    ip: '10.244.0.1',
+    ip6: '',
+    assignIpv4: true,
+    assignIpv6: false,
+  });
+  const back = parseState(serializeState(s));
+  assert.equal(back.cri?.network, 'petrel-lab');
+  assert.equal(back.nodes[0]?.containerd?.pid, 42);
+  assert.equal(back.pods[0]?.sandboxId, 'abc');
+
+  const outside = JSON.parse(serializeState(s));
+  outside.nodes[0].containerd.dir = '/var/lib/containerd';
+  assert.throws(() => parseState(JSON.stringify(outside)), LabStateError);
+  const badNetns = JSON.parse(serializeState(s));
+  badNetns.pods[0].netns = 'other-ns';
+  assert.throws(() => parseState(JSON.stringify(badNetns)), LabStateError);
+});

@@ -4,6 +4,7 @@
  * and nothing else. Written after every step of `lab up` (a failed or interrupted `up` leaves a
  * state that `down` can still clean), and by add-pod, rm-pod, kill-agent and start-agent.
  */
+import type { ContainerdState } from './cri/containerd.js';
 import type { LabMode, LabPool } from './layout.js';
 
 export const STATE_VERSION = 1;
@@ -32,13 +33,20 @@ export interface NodeState {
   agentArgv: string[];
   /** PID of the running agent (its process group leader); absent while stopped. */
   agentPid?: number;
+  /** A --cri lab: the node's containerd (its pods go through it over CRI). */
+  containerd?: ContainerdState;
 }
 
 export interface PodState {
   name: string;
   node: string;
+  /** The pod's netns name (/var/run/netns/NAME): the lab's PREFIX-NAME, or containerd's cni-UUID. */
   netns: string;
+  /** The CNI container ID (in a --cri lab, the sandbox ID). */
   containerId: string;
+  /** A --cri lab: the pod sandbox (RunPodSandbox) and the pod UID it was made with. */
+  sandboxId?: string;
+  uid?: string;
   ip: string;
   ip6: string;
   pools?: string[];
@@ -82,6 +90,12 @@ export interface LabState {
   pods: PodState[];
   procs: ProcState[];
   externalRouter?: { netns: string; ip: string; ip6?: string; asNumber: number };
+  /**
+   * A --cri lab (`lab up --cri`): pods are sandboxes of each node's containerd. `network` is the
+   * conflist name (its CNI result files); hostPathsBefore says which shared host directories
+   * existed before the lab's containerds ran (down removes only the others, and only when empty).
+   */
+  cri?: { network: string; hostPathsBefore: { runContainerd: boolean; varLibCni: boolean } };
 }
 
 export class LabStateError extends Error {
@@ -122,12 +136,30 @@ export function parseState(text: string): LabState {
     const node = n as Record<string, unknown>;
     need(Array.isArray(node.agentArgv) && node.agentArgv.every(isStr), `node ${String(node.name)}: agentArgv`);
     need(node.agentPid === undefined || isInt(node.agentPid), `node ${String(node.name)}: agentPid`);
+    const ctd = node.containerd;
+    if (ctd !== undefined)
+      need(
+        isObj(ctd) &&
+          isInt(ctd.pid) &&
+          isStr(ctd.socket) &&
+          isStr(ctd.configFile) &&
+          isStr(ctd.dir) &&
+          ctd.dir.startsWith(`${String(s.dir)}/`),
+        `node ${String(node.name)}: containerd lacks pid/socket/configFile, or its dir is not in the lab's`,
+      );
   }
+  if (s.cri !== undefined) need(isObj(s.cri) && isStr(s.cri.network), 'cri lacks its network');
   for (const p of s.pods as unknown[])
     need(
       isObj(p) && isStr(p.name) && isStr(p.node) && isStr(p.netns) && isStr(p.containerId),
       'a pod lacks name/node/netns/containerId',
     );
+  for (const p of s.pods as Record<string, unknown>[])
+    if (p.sandboxId !== undefined)
+      need(
+        isStr(p.sandboxId) && String(p.netns).startsWith('cni-'),
+        `pod ${String(p.name)}: sandbox without a cni- netns`,
+      );
   for (const p of s.procs as unknown[]) need(isObj(p) && isInt(p.pid), 'a process lacks its pid');
   if (s.etcd !== undefined)
     need(isObj(s.etcd) && isInt(s.etcd.pid) && isStr(s.etcd.endpoint), 'etcd lacks pid/endpoint');

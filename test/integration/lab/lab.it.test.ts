@@ -198,7 +198,8 @@ describe('petrelctl lab', { skip, concurrency: false }, () => {
     const check = await run(PETRELCTL, ['lab', 'exec', '--name', B, 'node-1', '--', 'petrelctl', 'ipam', 'check']);
     assert.equal(check.code, 0, `${check.stdout}${check.stderr}`);
     assert.match(check.stdout, /0 problems/);
-    assert.equal((await lab('rm-pod', '--name', B, 'pod-2-2')).code, 1, 'an unknown pod is an error');
+    // An unknown pod is a usage error (exit 2, as since rm-pod checks every name first).
+    assert.equal((await lab('rm-pod', '--name', B, 'pod-2-2')).code, 2, 'an unknown pod is an error');
   });
 
   test('kill-agent -> start-agent: a TCP connection between pods on two nodes survives', async () => {

@@ -1,3 +1,9 @@
+/**
+ * Petrel's minimal CRI v1 schema (package runtime.v1) as text, so the bundled petrelctl needs no
+ * .proto file beside it. Only the RuntimeService calls and fields the lab and the tests use; field
+ * names and numbers follow the Kubernetes CRI v1 API.
+ */
+export const CRI_PROTO = `
 // Petrel's minimal CRI v1 client schema: only the RuntimeService calls and message fields the
 // integration tests and benchmarks use, written for this project. Field names and numbers follow
 // the Kubernetes CRI v1 API (package runtime.v1); fields not listed here are skipped on decode
@@ -13,6 +19,7 @@ service RuntimeService {
   rpc StopPodSandbox(StopPodSandboxRequest) returns (StopPodSandboxResponse) {}
   rpc RemovePodSandbox(RemovePodSandboxRequest) returns (RemovePodSandboxResponse) {}
   rpc PodSandboxStatus(PodSandboxStatusRequest) returns (PodSandboxStatusResponse) {}
+  rpc ListPodSandbox(ListPodSandboxRequest) returns (ListPodSandboxResponse) {}
   rpc CreateContainer(CreateContainerRequest) returns (CreateContainerResponse) {}
   rpc StartContainer(StartContainerRequest) returns (StartContainerResponse) {}
   rpc StopContainer(StopContainerRequest) returns (StopContainerResponse) {}
@@ -124,6 +131,16 @@ message PodSandboxStatusResponse {
   PodSandboxStatus status = 1;
   map<string, string> info = 2;
 }
+message PodSandboxFilter { string id = 1; }
+message ListPodSandboxRequest { PodSandboxFilter filter = 1; }
+message PodSandbox {
+  string id = 1;
+  PodSandboxMetadata metadata = 2;
+  PodSandboxState state = 3;
+  int64 created_at = 4;
+  map<string, string> labels = 5;
+}
+message ListPodSandboxResponse { repeated PodSandbox items = 1; }
 
 // Containers (what kubelet sends for a pod's init and app containers).
 message ContainerMetadata {
@@ -201,3 +218,4 @@ message ContainerStatusResponse {
   ContainerStatus status = 1;
   map<string, string> info = 2;
 }
+`;
