@@ -130,6 +130,7 @@ test('VXLAN pool: the device is set up before the routes, re-applied after a fai
   assert.equal(kernel.neighbours.size, 1);
   assert.equal(kernel.fdb.size, 1);
   assert.equal(dp.status().podMtu, 1450);
+  assert.equal(dp.podMtu(), 1450);
   await dp.stop();
 });
 

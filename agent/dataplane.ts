@@ -233,12 +233,20 @@ export class Dataplane {
     return undefined;
   }
 
+  /**
+   * The planned pod veth MTU (null before the first plan). O(1): the IPAM service asks on every
+   * assign, and status() walks every route.
+   */
+  podMtu(): number | null {
+    return this.desired?.podMtu ?? null;
+  }
+
   status(): DataplaneStatus {
     return {
       routeWriter: this.kernel instanceof Iproute2Kernel ? this.kernel.routeWriter : 'iproute2',
       routes: this.reconciler.status(),
       devices: this.deviceResults,
-      podMtu: this.desired?.podMtu ?? null,
+      podMtu: this.podMtu(),
       uplinkMtu: this.uplinkMtu,
       skipped: this.desired?.skipped ?? [],
       natPools: this.natPools,

@@ -80,7 +80,7 @@ async function main(): Promise<number> {
       nodeName: cfg.nodeName,
       log,
       onResult: (op, result) => agent?.metrics.ipamRequests.inc({ op, result }),
-      podMtu: () => dataplane?.status().podMtu ?? undefined,
+      podMtu: () => dataplane?.podMtu() ?? undefined,
       // Pod annotations (petrel.io/ipv4pools, ipv6pools, ipAddrs) steer a Kubernetes pod's addresses.
       ...(kube ? { podAnnotations: podAnnotationsFrom(kube) } : {}),
     });
