@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fakePool } from './fake-ipam.js';
-import { applyPodIpam, needsNamespace, type PodIpamRequest, podAnnotationsFrom } from './pod-ipam.js';
+import { applyPodIpam, mentionsPodIpam, needsNamespace, type PodIpamRequest, podAnnotationsFrom } from './pod-ipam.js';
 
 const POOLS = [
   fakePool('blue', '10.1.0.0/16'),
@@ -116,6 +116,16 @@ for (const c of cases) {
     }
   });
 }
+
+test('mentionsPodIpam: any of the three on the pod, a pool one on the namespace', () => {
+  assert.equal(mentionsPodIpam({}, {}), false);
+  assert.equal(mentionsPodIpam({ 'example.com/x': '1' }, { 'example.com/y': '2' }), false);
+  assert.equal(mentionsPodIpam({ [ADDRS]: '["10.0.0.1"]' }, {}), true);
+  assert.equal(mentionsPodIpam({ [V6]: '[]' }, {}), true);
+  assert.equal(mentionsPodIpam({}, { [V4]: '["a"]' }), true);
+  // ipAddrs is a pod's own: on a namespace it means nothing.
+  assert.equal(mentionsPodIpam({}, { [ADDRS]: '["10.0.0.1"]' }), false);
+});
 
 test('needsNamespace: only when the pod leaves a family open and pins no address', () => {
   assert.equal(needsNamespace({}), true);

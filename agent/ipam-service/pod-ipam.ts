@@ -1,8 +1,8 @@
 /**
  * Pod annotations that steer IPAM, as Calico's do (`cni.projectcalico.org/...`), with Petrel's
  * names. Pure: annotations + the pools + the plugin's request in, the request to run (or one clear
- * error) out. The agent reads the annotations from the API server (agent/k8s/pod-ipam-source.ts);
- * the plugin never talks to it.
+ * error) out. The agent reads the annotations from the API server (podAnnotationsFrom below, on
+ * agent/k8s's KubeApi); the plugin never talks to it.
  *
  *   petrel.io/ipv4pools, petrel.io/ipv6pools  JSON list of pool names or CIDRs to allocate from.
  *       A pod's annotation beats its namespace's, per family; either beats the network config's
@@ -22,6 +22,14 @@ export const ANNOTATION_IPADDRS = 'petrel.io/ipAddrs';
 export function needsNamespace(pod: Record<string, string>): boolean {
   if (pod[ANNOTATION_IPADDRS] !== undefined) return false;
   return pod[ANNOTATION_IPV4POOLS] === undefined || pod[ANNOTATION_IPV6POOLS] === undefined;
+}
+
+/** Whether any IPAM annotation is set (on the pod, or a pool one on its namespace): else nothing applies. */
+export function mentionsPodIpam(pod: Record<string, string>, namespace: Record<string, string>): boolean {
+  return (
+    pod[ANNOTATION_IPADDRS] !== undefined ||
+    [ANNOTATION_IPV4POOLS, ANNOTATION_IPV6POOLS].some((a) => pod[a] !== undefined || namespace[a] !== undefined)
+  );
 }
 
 /** What the plugin asked for (the assign request's IPAM fields). */

@@ -256,6 +256,7 @@ test("pod annotations: pools and a pinned address applied; the API's failures ar
     'ns/pinned': { 'petrel.io/ipAddrs': '["10.0.0.77"]' },
     'ns/pinned-a': { 'petrel.io/ipAddrs': '["10.0.0.78"]' },
     'ns/bad': { 'petrel.io/ipv4pools': '["nope"]' },
+    'ns/plain': { 'example.com/team': 'a' },
   };
   let apiDown = false;
   const asked: string[] = [];
@@ -292,6 +293,11 @@ test("pod annotations: pools and a pinned address applied; the API's failures ar
   });
   const gone = await assign('h5', 'gone');
   assert.deepEqual(gone.ok ? gone : gone.error.kind, 'not-found');
+  // A pod without IPAM annotations: asked, and its ADD reads no pools for them.
+  const poolReads = ipam.calls.filter((c) => c.op === 'listPools').length;
+  const unannotated = await assign('h8', 'plain');
+  assert.ok(unannotated.ok);
+  assert.equal(ipam.calls.filter((c) => c.op === 'listPools').length, poolReads);
   apiDown = true;
   const down = await assign('h6', 'in-b');
   assert.deepEqual(down.ok ? down : down.error, {
@@ -303,6 +309,6 @@ test("pod annotations: pools and a pinned address applied; the API's failures ar
   assert.ok(plain.ok);
   // A repeated ADD gets what the handle holds without asking the API (it is down).
   assert.deepEqual(ips(await assign('h1', 'in-b')), ['10.0.1.1 b']);
-  assert.deepEqual(asked, ['ns/in-b', 'ns/pinned', 'ns/pinned-a', 'ns/bad', 'ns/gone', 'ns/in-b']);
-  assert.deepEqual([...ipam.held().keys()].sort(), ['h1', 'h2', 'h7']);
+  assert.deepEqual(asked, ['ns/in-b', 'ns/pinned', 'ns/pinned-a', 'ns/bad', 'ns/gone', 'ns/plain', 'ns/in-b']);
+  assert.deepEqual([...ipam.held().keys()].sort(), ['h1', 'h2', 'h7', 'h8']);
 });

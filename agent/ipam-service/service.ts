@@ -14,7 +14,7 @@
 
 import type { Assignment, IpamApi, Pool } from '../../ipam-etcd/types.js';
 import type { Logger } from '../common/logger.js';
-import { applyPodIpam } from './pod-ipam.js';
+import { applyPodIpam, mentionsPodIpam } from './pod-ipam.js';
 import type { AgentRequest, AgentResponse, WireAssignment, WireError, WireErrorKind } from './protocol.js';
 
 type AssignRequest = Extract<AgentRequest, { op: 'assign' }>;
@@ -265,9 +265,10 @@ export class IpamService {
       );
     }
     if (!ann) throw new ServiceError('not-found', `pod ${namespace}/${name} not found in the Kubernetes API`);
+    // Most pods carry none: their ADD pays no pool read.
+    if (!mentionsPodIpam(ann.pod, ann.namespace)) return req;
     const r = applyPodIpam(req, ann.pod, ann.namespace, await this.ipam.listPools());
     if (!r.ok) throw new ServiceError('invalid', `pod ${namespace}/${name}: ${r.error}`);
-    if (r.applied.length === 0) return req;
     this.log.info(
       { pod: name, namespace, annotations: r.applied, pools: r.req.pools, ips: r.req.ips },
       'pod annotations applied',

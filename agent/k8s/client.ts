@@ -49,6 +49,16 @@ function wrap(err: unknown, what: string): KubeApiError {
   return new KubeApiError(code, `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 
+/** A read that answers null for 404 Not Found; any other failure is a KubeApiError naming `what`. */
+async function orNull<T>(what: string, read: () => Promise<T>): Promise<T | null> {
+  try {
+    return await read();
+  } catch (err) {
+    if (statusOf(err) === 404) return null;
+    throw wrap(err, what);
+  }
+}
+
 /** A Lease as the leader election reads it. */
 export interface LeaseRecord {
   holderIdentity: string;
@@ -143,32 +153,20 @@ export class KubeApi {
     );
   }
 
-  async readNode(name: string): Promise<KubeNode | null> {
-    try {
-      return (await this.core.readNode({ name })) as KubeNode;
-    } catch (err) {
-      if (statusOf(err) === 404) return null;
-      throw wrap(err, `read node ${name}`);
-    }
+  readNode(name: string): Promise<KubeNode | null> {
+    return orNull(`read node ${name}`, async () => (await this.core.readNode({ name })) as KubeNode);
   }
 
-  async readPod(namespace: string, name: string): Promise<KubePod | null> {
-    try {
-      return (await this.core.readNamespacedPod({ namespace, name })) as KubePod;
-    } catch (err) {
-      if (statusOf(err) === 404) return null;
-      throw wrap(err, `read pod ${namespace}/${name}`);
-    }
+  readPod(namespace: string, name: string): Promise<KubePod | null> {
+    return orNull(
+      `read pod ${namespace}/${name}`,
+      async () => (await this.core.readNamespacedPod({ namespace, name })) as KubePod,
+    );
   }
 
   /** A Namespace (its annotations carry namespace-wide defaults such as petrel.io/ipv4pools); null if absent. */
-  async readNamespace(name: string): Promise<KubeObject | null> {
-    try {
-      return (await this.core.readNamespace({ name })) as KubeObject;
-    } catch (err) {
-      if (statusOf(err) === 404) return null;
-      throw wrap(err, `read namespace ${name}`);
-    }
+  readNamespace(name: string): Promise<KubeObject | null> {
+    return orNull(`read namespace ${name}`, async () => (await this.core.readNamespace({ name })) as KubeObject);
   }
 
   /** Sets one node condition (strategic merge patch of status.conditions by type). */
@@ -188,14 +186,10 @@ export class KubeApi {
     }
   }
 
-  async readLease(namespace: string, name: string): Promise<LeaseRecord | null> {
-    try {
-      const l = await this.coord.readNamespacedLease({ namespace, name });
-      return toLeaseRecord(l);
-    } catch (err) {
-      if (statusOf(err) === 404) return null;
-      throw wrap(err, `read lease ${namespace}/${name}`);
-    }
+  readLease(namespace: string, name: string): Promise<LeaseRecord | null> {
+    return orNull(`read lease ${namespace}/${name}`, async () =>
+      toLeaseRecord(await this.coord.readNamespacedLease({ namespace, name })),
+    );
   }
 
   /** Creates the Lease; KubeApiError 409 when it exists. */

@@ -463,8 +463,8 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
           try {
             for (const p of pods) {
               const id = p.sandboxId as string;
-              await client.call('StopPodSandbox', { pod_sandbox_id: id }, 30_000).catch(() => undefined);
-              await client.call('RemovePodSandbox', { pod_sandbox_id: id }, 30_000).catch(() => undefined);
+              await client.stopPodSandbox(id, 30_000).catch(() => undefined);
+              await client.removePodSandbox(id, 30_000).catch(() => undefined);
             }
           } finally {
             client.close();

@@ -217,11 +217,13 @@ export function plan(input: PlanInput): DesiredState {
   }
 
   const routes = new Map<string, RouteSpec>();
-  /** `what` names the source in `skipped` (a function: built only when it is needed). */
-  const add = (r: RouteSpec, what: string | (() => string)): void => {
+  /** What a skipped entry names: a string, or a function when building it costs (one per learned route). */
+  type What = string | (() => string);
+  const skip = (what: What, reason: string) => skipped.push({ what: typeof what === 'string' ? what : what(), reason });
+  const add = (r: RouteSpec, what: What): void => {
     const k = routeKey(r);
     if (routes.has(k)) {
-      skipped.push({ what: typeof what === 'string' ? what : what(), reason: `destination ${r.dst} already routed` });
+      skip(what, `destination ${r.dst} already routed`);
       return;
     }
     routes.set(k, r);
@@ -230,11 +232,11 @@ export function plan(input: PlanInput): DesiredState {
     const mine = family === 4 ? s4 : s6;
     return mine !== null && inNet(mine, family, addr);
   };
-  const direct = (family: Family, dst: string, gw: Net): RouteSpec => ({
+  const direct = (family: Family, dst: string, gateway: string): RouteSpec => ({
     family,
     dst,
     type: 'unicast',
-    gateway: ipString(gw),
+    gateway,
     dev: self.uplink,
   });
   /** A VXLAN route to `node`, or the reason there is none. */
@@ -249,20 +251,14 @@ export function plan(input: PlanInput): DesiredState {
     return { family, dst, type: 'unicast', gateway: gw, dev, onlink: true };
   };
   /** A route through VXLAN (or direct for CrossSubnet on the same subnet) to `node`. */
-  const viaVxlanPool = (
-    pool: ParsedPool,
-    family: Family,
-    dst: string,
-    node: ParsedNode,
-    what: string | (() => string),
-  ): void => {
+  const viaVxlanPool = (pool: ParsedPool, family: Family, dst: string, node: ParsedNode, what: What): void => {
     const under = family === 4 ? node.v4 : node.v6;
     if (pool.spec.vxlanMode === 'CrossSubnet' && under && sameSubnet(family, under.addr)) {
-      add(direct(family, dst, under), what);
+      add(direct(family, dst, ipString(under)), what);
       return;
     }
     const r = vxlanRoute(family, dst, node);
-    if (typeof r === 'string') skipped.push({ what: typeof what === 'string' ? what : what(), reason: r });
+    if (typeof r === 'string') skip(what, r);
     else add(r, what);
   };
 
@@ -312,12 +308,12 @@ export function plan(input: PlanInput): DesiredState {
     const net = parseNet(l.prefix);
     const hop = hopOf(l.nextHop);
     if (!net || !hop) {
-      skipped.push({ what: what(), reason: 'malformed prefix or next hop' });
+      skip(what, 'malformed prefix or next hop');
       continue;
     }
     const { nh, gw } = hop;
     if (nh.family !== net.family) {
-      skipped.push({ what: what(), reason: 'next hop of another family' });
+      skip(what, 'next hop of another family');
       continue;
     }
     const mine = net.family === 4 ? s4 : s6;
@@ -325,15 +321,14 @@ export function plan(input: PlanInput): DesiredState {
     const dst = `${formatIp(net.family, net.addr & mask(net.family, net.len))}/${net.len}`;
     if (routes.has(routeKey({ family: net.family, dst }))) continue; // a block route or own blackhole wins
     const pool = poolOf(net);
-    const direct = (): RouteSpec => ({ family: net.family, dst, type: 'unicast', gateway: gw, dev: self.uplink });
     if (!pool) {
-      if (input.externalRoutes) add(direct(), what);
-      else skipped.push({ what: what(), reason: 'outside every pool' });
+      if (input.externalRoutes) add(direct(net.family, dst, gw), what);
+      else skip(what, 'outside every pool');
       continue;
     }
     if (wantsVxlan(pool.spec)) {
       const node = byAddr.get(`${net.family}|${nh.addr}`);
-      if (!node) skipped.push({ what: what(), reason: 'next hop is no known node (VXLAN needs its VTEP)' });
+      if (!node) skip(what, 'next hop is no known node (VXLAN needs its VTEP)');
       else viaVxlanPool(pool, net.family, dst, node, what);
       continue;
     }
@@ -341,7 +336,7 @@ export function plan(input: PlanInput): DesiredState {
       net.family === 4 &&
       (pool.spec.ipipMode === 'Always' || (pool.spec.ipipMode === 'CrossSubnet' && !sameSubnet(4, nh.addr)));
     if (ipip) add({ family: 4, dst, type: 'unicast', gateway: gw, dev: Devices.ipip, onlink: true }, what);
-    else add(direct(), what);
+    else add(direct(net.family, dst, gw), what);
   }
 
   // VXLAN neighbours and FDB entries: one per remote VTEP.

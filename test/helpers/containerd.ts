@@ -11,9 +11,14 @@
  *  - containerd still uses shared host paths: /run/containerd/{s,runc/k8s.io}, /var/run/netns/cni-*
  *    and /var/lib/cni/results. stop() removes what this run created there.
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildPauseImage, containerdConfig } from '../../agent/lab/cri/containerd.js';
+import {
+  buildPauseImage,
+  cleanEmptyHostDirs,
+  containerdConfig,
+  hostPathsBefore,
+} from '../../agent/lab/cri/containerd.js';
 import { runOk } from './netns.js';
 import { type Daemon, startDaemon, waitFor } from './process.js';
 
@@ -60,8 +65,7 @@ export async function startContainerd(o: ContainerdOptions): Promise<Containerd>
   const socket = join(o.dir, 'containerd.sock');
   writeFileSync(join(o.dir, 'config.toml'), containerdConfig({ dir: o.dir, socket, binDir, confDir }));
   // Shared paths: remember what existed so stop() removes only what this run added.
-  const hadRunContainerd = existsSync('/run/containerd');
-  const hadVarLibCni = existsSync('/var/lib/cni');
+  const { runContainerd: hadRunContainerd, varLibCni: hadVarLibCni } = hostPathsBefore();
   const netnsBefore = new Set(listDir('/var/run/netns'));
   const daemon = startDaemon(
     'nsenter',
@@ -83,24 +87,10 @@ export async function startContainerd(o: ContainerdOptions): Promise<Containerd>
       if (f.startsWith(`${o.conflist.name}-`) || f.startsWith('cni-loopback-'))
         rmSync(`/var/lib/cni/results/${f}`, { force: true });
     }
+    // /var/lib/cni whole (host-local keeps its leases there too); /run/containerd only where empty
+    // (a shim still running would keep its socket there).
     if (!hadVarLibCni) rmSync('/var/lib/cni', { recursive: true, force: true });
-    if (!hadRunContainerd) {
-      // Only empty directories (a shim still running would keep its socket here).
-      for (const d of [
-        '/run/containerd/runc/k8s.io',
-        '/run/containerd/runc',
-        '/run/containerd/s',
-        '/run/containerd/io.containerd.runtime.v2.task/k8s.io',
-        '/run/containerd/io.containerd.runtime.v2.task',
-        '/run/containerd',
-      ]) {
-        try {
-          if (statSync(d).isDirectory() && listDir(d).length === 0) rmdirSync(d);
-        } catch {
-          /* gone */
-        }
-      }
-    }
+    cleanEmptyHostDirs({ runContainerd: hadRunContainerd, varLibCni: true });
   };
   try {
     await waitFor(

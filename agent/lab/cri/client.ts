@@ -262,12 +262,12 @@ export class CriClient {
     }));
   }
 
-  async stopPodSandbox(id: string): Promise<number> {
-    return (await this.call('StopPodSandbox', { pod_sandbox_id: id })).ms;
+  async stopPodSandbox(id: string, timeoutMs?: number): Promise<number> {
+    return (await this.call('StopPodSandbox', { pod_sandbox_id: id }, timeoutMs)).ms;
   }
 
-  async removePodSandbox(id: string): Promise<number> {
-    return (await this.call('RemovePodSandbox', { pod_sandbox_id: id })).ms;
+  async removePodSandbox(id: string, timeoutMs?: number): Promise<number> {
+    return (await this.call('RemovePodSandbox', { pod_sandbox_id: id }, timeoutMs)).ms;
   }
 
   close(): void {
