@@ -6,13 +6,18 @@
  *     floor of the same machine without Petrel: the same namespaces, bridge and etcd
  *     (agent/lab/cluster.ts with no agent) and the same number of pods wired by the reference
  *     `ptp` + `host-local` plugins. Ratio = lab up / floor.
+ *  1b. `lab up --mode ipip` wall time with 3 qemu guests (real kernel: this one has no ipip), 2 pods
+ *     per node, until healthy, with the phases from its progress lines. Anchor: the floor of the
+ *     same guests without Petrel: boot 3 guests (the same rig, in a private netns) and make in each
+ *     the same number of Node process starts that a node's share of lab up makes (the agent, and
+ *     per pod the plugin, the IPAM plugin and the echo server), which under TCG dominate.
  *  2. pod churn: pods added and removed (CNI ADD then DEL) round-robin over the 3 nodes of a lab,
  *     pods/s; anchor: `ptp` + `host-local` ADD/DEL in the same node namespaces. Ratio = ptp / petrel.
  *  3. add-pod -> reachable: from the start of a pod's CNI ADD on node-1 until a pod on node-2 gets an
  *     answer from its kernel (a TCP SYN to a closed port every 10 ms, answered by RST), p50/p99
  *     (informational: no peer has this path).
  *
- *   node dist/bench/lab.js [--churn 30] [--reach 10] [--sizes 3,10]
+ *   node dist/bench/lab.js [--churn 30] [--reach 10] [--sizes 3,10] [--guests 3 (0: skip 1b)]
  * Prints one table per part; writes bench/results/lab.json. Namespaces petrel-b-PID-*, labs under a
  * temp PETREL_LAB_DIR; everything removed at the end (also on failure).
  */
@@ -21,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildCluster, initialState, type LabCluster, REF_PLUGINS } from '../agent/lab/cluster.js';
 import { run } from '../agent/lab/sh.js';
+import { GuestMode, startGuests } from '../agent/lab/vm/index.js';
 import { BIN_DIR, pluginDir } from '../test/helpers/bins.js';
 import { PETRELCTL, ROOT } from '../test/helpers/petrelctl.js';
 
@@ -105,18 +111,53 @@ async function floorUp(nodes: number, podsPerNode: number): Promise<number> {
   }
 }
 
-async function labUpCli(nodes: number): Promise<number> {
-  const name = `b${process.pid % 100000}n${nodes}`;
+async function labUpCli(nodes: number, mode = 'never', podsPerNode = 2): Promise<{ ms: number; stdout: string }> {
+  const name = `b${process.pid % 100000}n${nodes}${mode === 'never' ? '' : 'g'}`;
   const env = { PETREL_LAB_DIR: labRoot };
   const t0 = performance.now();
-  const r = await run(PETRELCTL, ['lab', 'up', '--name', name, '--nodes', String(nodes), '--mode', 'never'], {
-    env: { ...process.env, ...env },
-    timeoutMs: 600_000,
-  });
+  const r = await run(
+    PETRELCTL,
+    ['lab', 'up', '--name', name, '--nodes', String(nodes), '--mode', mode, '--pods-per-node', String(podsPerNode)],
+    { env: { ...process.env, ...env }, timeoutMs: 900_000 },
+  );
   const ms = performance.now() - t0;
   await run(PETRELCTL, ['lab', 'down', '--name', name], { env: { ...process.env, ...env } });
   if (r.code !== 0) throw new Error(`lab up --nodes ${nodes} -> ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr}`);
-  return ms;
+  return { ms, stdout: r.stdout };
+}
+
+/** The elapsed seconds of the first progress line matching `re` ("[ 12.3s] ..."). */
+function phaseAt(stdout: string, re: RegExp): number {
+  const line = stdout.split('\n').find((l) => re.test(l));
+  return Number(/^\[\s*([\d.]+)s\]/.exec(line ?? '')?.[1] ?? Number.NaN);
+}
+
+/**
+ * The guests' floor: boot `n` guests and, in each at once, `starts` Node process starts in turn
+ * (the agent's, and per pod the plugin's, the IPAM plugin's and the echo server's).
+ */
+async function guestFloor(n: number, starts: number): Promise<{ ms: number; bootMs: number }> {
+  const t0 = performance.now();
+  const rig = await startGuests({
+    n,
+    bridgeCidr: '10.96.250.1/24',
+    mode: GuestMode.Serve,
+    memMb: 768,
+    bootTimeoutMs: 240_000,
+    log: () => {},
+  });
+  try {
+    const bootMs = performance.now() - t0;
+    const rs = await rig.execAll(
+      `i=0; while [ $i -lt ${starts} ]; do node -e 0 || exit 1; i=$((i + 1)); done`,
+      600_000,
+    );
+    if (rs.some((r) => r.code !== 0)) throw new Error(`guest floor: ${rs.map((r) => r.output).join('\n')}`);
+    return { ms: performance.now() - t0, bootMs };
+  } finally {
+    await rig.stop(20_000).catch(() => undefined);
+    await rig.destroy();
+  }
 }
 
 async function churn(c: LabCluster, n: number): Promise<{ petrel: number; ptp: number }> {
@@ -179,11 +220,12 @@ async function main(): Promise<void> {
   const sizes = arg('sizes', '3,10').split(',').map(Number);
   const nChurn = Number(arg('churn', '30'));
   const nReach = Number(arg('reach', '10'));
+  const nGuests = Number(arg('guests', '3'));
   const results: Record<string, unknown> = { date: new Date().toISOString(), root: ROOT };
 
   const up: { nodes: number; labUpMs: number; floorMs: number; ratio: number }[] = [];
   for (const nodes of sizes) {
-    const labUpMs = await labUpCli(nodes);
+    const labUpMs = (await labUpCli(nodes)).ms;
     const floorMs = await floorUp(nodes, 2);
     up.push({ nodes, labUpMs, floorMs, ratio: labUpMs / floorMs });
   }
@@ -193,6 +235,37 @@ async function main(): Promise<void> {
   for (const r of up)
     console.log(`| ${r.nodes} | ${fmt(r.labUpMs / 1000)} | ${fmt(r.floorMs / 1000)} | ${fmt(r.ratio, 2)} |`);
   results.up = up;
+
+  if (nGuests > 0) {
+    const pods = 2;
+    const g = await labUpCli(nGuests, 'ipip', pods);
+    const floor = await guestFloor(nGuests, 1 + 3 * pods);
+    const phases = {
+      bootS: phaseAt(g.stdout, /guests booted/),
+      agentsS: phaseAt(g.stdout, /pods through the petrel CNI plugin/),
+      podsS: phaseAt(g.stdout, /waiting for BGP sessions/),
+      healthyS: phaseAt(g.stdout, /\] up$/),
+    };
+    console.log(
+      `\nlab up --mode ipip, ${nGuests} qemu guests (TCG), ${pods} pods per node, until healthy, vs the guests' floor`,
+    );
+    console.log(
+      '| guests | lab up (s) | guests booted at (s) | agents up at (s) | pods added at (s) | healthy at (s) | floor: boot + same Node starts (s) | floor boot (s) | ratio |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    console.log(
+      `| ${nGuests} | ${fmt(g.ms / 1000)} | ${fmt(phases.bootS)} | ${fmt(phases.agentsS)} | ${fmt(phases.podsS)} | ${fmt(phases.healthyS)} | ${fmt(floor.ms / 1000)} | ${fmt(floor.bootMs / 1000)} | ${fmt(g.ms / floor.ms, 2)} |`,
+    );
+    results.guests = {
+      guests: nGuests,
+      podsPerNode: pods,
+      labUpMs: g.ms,
+      ...phases,
+      floorMs: floor.ms,
+      floorBootMs: floor.bootMs,
+      ratio: g.ms / floor.ms,
+    };
+  }
 
   const c = await cluster(3, true);
   try {

@@ -132,6 +132,11 @@ export function registerLab(program: Command, ctx: CtlContext): void {
     .action(act((pods: string[], o: { name: string }) => lab.labRmPod(o.name, pods, io)));
 
   labCmd
+    .command('keep-guests <spec>', { hidden: true })
+    .description("holds a guest lab's qemu guests (started by lab up)")
+    .action(act((spec: string) => lab.labKeepGuests(spec)));
+
+  labCmd
     .command('down')
     .description('remove the lab: its processes, namespaces and directory (idempotent)')
     .addOption(nameOption())

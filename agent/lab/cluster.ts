@@ -18,7 +18,7 @@
  * namespace and the lab directory, and works on a half-built cluster.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { CriClient } from './cri/client.js';
 import {
@@ -32,7 +32,19 @@ import {
   stopLabContainerd,
   unmountUnder,
 } from './cri/containerd.js';
-import { labAddresses, nodeAddresses, STATUS_PORT, UPLINK } from './layout.js';
+import {
+  addPodScript,
+  execInGuest,
+  GUEST_AGENT_SOCKET,
+  type GuestsSpec,
+  guestPath,
+  removePodScript,
+  startAgentScript,
+  stopAgentScript,
+  waitGuestsReady,
+} from './guest-nodes.js';
+import { labAddresses, nodeAddresses, PROBE_PORT, STATUS_PORT, UPLINK } from './layout.js';
+import { ECHO } from './probe-js.js';
 import {
   createNetns,
   type ExecResult,
@@ -72,6 +84,8 @@ export interface BuildOptions {
   progress?: (msg: string) => void;
   /** A containerd per node (CRI): pods through RunPodSandbox (after the agents start). */
   cri?: boolean;
+  /** The nodes are qemu guests on the fabric bridge (guest-nodes.ts), not namespaces. */
+  guests?: { memMb?: number; bootTimeoutMs?: number };
 }
 
 export interface AddPodOptions {
@@ -168,7 +182,8 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
   };
 
   const agentProc = (n: NodeState): Proc | undefined => {
-    if (n.agentPid === undefined) return undefined;
+    // A guest's agent PID is the guest's, not one of this machine's.
+    if (n.agentPid === undefined || n.guest) return undefined;
     let p = procs.get(n.agentPid);
     if (!p) {
       p = procOf(n.agentPid, n.outFile);
@@ -238,6 +253,7 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
     agent: (ref) => agentProc(nodeOf(ref)),
     async startAgent(ref, extraArgs = []) {
       const n = nodeOf(ref);
+      if (n.guest) return guestStartAgent(n, extraArgs);
       const cur = agentProc(n);
       if (cur && !cur.exited()) return;
       rmSync(n.socket, { force: true });
@@ -254,6 +270,13 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
     },
     async stopAgent(ref, signal = 'SIGTERM') {
       const n = nodeOf(ref);
+      if (n.guest) {
+        const r = await execInGuest(n, stopAgentScript(n, signal, signal === 'SIGKILL' ? 0 : 12), 60_000);
+        if (r.code !== 0) throw new Error(`${n.name}: stopping the agent -> ${r.code}: ${r.output}`);
+        delete n.agentPid;
+        save(s);
+        return;
+      }
       const p = agentProc(n);
       if (!p) return;
       await endGroup(p, { signal, graceMs: signal === 'SIGKILL' ? 0 : 12_000, mustContain: n.socket });
@@ -287,37 +310,22 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
       const n = nodeOf(ref);
       if (s.pods.some((p) => p.name === name)) throw new Error(`pod ${name} exists`);
       if (s.cri) return criAddPod(n, name);
+      if (n.guest) return guestAddPod(n, name, opts);
       const ns = await c.makeNetns(name);
-      containerSeq++;
-      const pod: PodState = {
-        name,
-        node: n.name,
-        netns: ns.name,
-        containerId: `${s.prefix}-${process.pid}-${containerSeq}`.replace(/[^A-Za-z0-9_.-]/g, '_'),
-        ip: '',
-        ip6: '',
-        ...(opts.pools ? { pools: opts.pools } : {}),
-        assignIpv4: opts.assignIpv4 ?? true,
-        assignIpv6: opts.assignIpv6 ?? false,
-      };
+      const pod = podRecord(n, name, ns.name, opts);
       const r = await cni(n, 'ADD', pod, netconf(n, pod));
       if (r.code !== 0) {
         await dropNetns(ns.name);
         throw new Error(`CNI ADD ${name} on ${n.name} -> ${r.code}: ${r.stdout} ${r.stderr}`);
       }
-      const res = JSON.parse(r.stdout) as { ips: { address: string }[] };
-      const addrs = res.ips.map((x) => x.address.split('/')[0] ?? '');
-      pod.ip = addrs.find((a) => !a.includes(':')) ?? '';
-      pod.ip6 = addrs.find((a) => a.includes(':')) ?? '';
-      s.pods.push(pod);
-      save(s);
-      return pod;
+      return recordPod(pod, r.stdout);
     },
     async removePod(name) {
       const pod = s.pods.find((p) => p.name === name);
       if (!pod) throw new Error(`no pod ${name} in lab ${s.name}`);
       const n = nodeOf(pod.node);
       if (pod.sandboxId) return criRemovePod(n, pod);
+      if (n.guest) return guestRemovePod(n, pod);
       const d = await cni(n, 'DEL', pod, netconf(n, pod));
       await dropNetns(pod.netns);
       s.pods.splice(s.pods.indexOf(pod), 1);
@@ -487,6 +495,72 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
     save(s);
   };
 
+  const guestStartAgent = async (n: NodeState, extraArgs: string[]) => {
+    if (n.agentPid !== undefined) {
+      const alive = await execInGuest(n, `kill -0 ${n.agentPid} 2>/dev/null`, 30_000);
+      if (alive.code === 0) return;
+    }
+    const r = await execInGuest(n, startAgentScript(s, n, extraArgs), 180_000);
+    const pid = /^pid (\d+)$/m.exec(r.output);
+    if (r.code !== 0 || !pid) throw new Error(`${n.name} agent did not start (in its guest): ${r.output.slice(-3000)}`);
+    n.agentPid = Number(pid[1]);
+    save(s);
+  };
+
+  const guestCni = (n: NodeState, command: 'ADD' | 'DEL', pod: PodState) => ({
+    command,
+    pod,
+    netconf: netconf(n, pod),
+    plugin: join(s.pluginDir, 'petrel'),
+    cniPath: `${s.pluginDir}:${REF_PLUGINS}`,
+  });
+
+  /** A new pod's record (addresses filled in from the CNI result). */
+  const podRecord = (n: NodeState, name: string, netns: string, opts: AddPodOptions): PodState => {
+    containerSeq++;
+    return {
+      name,
+      node: n.name,
+      netns,
+      containerId: `${s.prefix}-${process.pid}-${containerSeq}`.replace(/[^A-Za-z0-9_.-]/g, '_'),
+      ip: '',
+      ip6: '',
+      ...(opts.pools ? { pools: opts.pools } : {}),
+      assignIpv4: opts.assignIpv4 ?? true,
+      assignIpv6: opts.assignIpv6 ?? false,
+    };
+  };
+
+  /** Fill a pod's addresses from its CNI result (JSON text) and record it. */
+  const recordPod = (pod: PodState, result: string): PodState => {
+    const res = JSON.parse(result) as { ips: { address: string }[] };
+    const addrs = res.ips.map((x) => x.address.split('/')[0] ?? '');
+    pod.ip = addrs.find((a) => !a.includes(':')) ?? '';
+    pod.ip6 = addrs.find((a) => a.includes(':')) ?? '';
+    s.pods.push(pod);
+    save(s);
+    return pod;
+  };
+
+  /** A pod in a guest: netns, CNI ADD and its echo server, in one script (guest-nodes.ts). */
+  const guestAddPod = async (n: NodeState, name: string, opts: AddPodOptions): Promise<PodState> => {
+    const pod = podRecord(n, name, `${s.prefix}-${name}`, opts);
+    const r = await execInGuest(n, addPodScript(guestCni(n, 'ADD', pod), s.nodeExec, ECHO, PROBE_PORT), 180_000);
+    const at = r.output.lastIndexOf('@@RESULT ');
+    if (r.code !== 0 || at < 0) throw new Error(`CNI ADD ${name} on ${n.name} (guest) -> ${r.code}: ${r.output}`);
+    return recordPod(pod, r.output.slice(at + 9));
+  };
+
+  const guestRemovePod = async (n: NodeState, pod: PodState): Promise<void> => {
+    const r = await execInGuest(n, removePodScript(guestCni(n, 'DEL', pod)), 120_000).catch((err: Error) => ({
+      code: -1,
+      output: err.message,
+    }));
+    s.pods.splice(s.pods.indexOf(pod), 1);
+    save(s);
+    if (r.code !== 0) throw new Error(`CNI DEL ${pod.name} (guest) -> ${r.code}: ${r.output}`);
+  };
+
   const dropNetns = async (name: string) => {
     await netns(name).delete();
     s.netns = s.netns.filter((x) => x !== name);
@@ -526,7 +600,7 @@ export async function buildCluster(
 
     const routed = o.routerNodes ?? 0;
     let router: Netns | undefined;
-    if (routed > 0) {
+    if (routed > 0 && !o.guests) {
       say('router: second subnet');
       router = await c.makeNetns('router');
       s.router = router.name;
@@ -564,8 +638,32 @@ export async function buildCluster(
     const logLevel = o.logLevel ?? 'info';
     const total = o.nodes + routed;
     const listen = o.statusListen === 'any' ? '0.0.0.0' : '127.0.0.1';
-    say(`${total} node namespaces`);
-    for (let k = 1; k <= total; k++) {
+    const agentFlags = (node: NodeState, logFile: string) => [
+      join(s.binDir, 'petrel-agent'),
+      '--node-name',
+      node.name,
+      '--etcd-endpoints',
+      endpoint,
+      '--socket',
+      node.socket,
+      '--ip',
+      node.cidr,
+      '--ip6',
+      node.cidr6 ?? 'none',
+      '--status-listen',
+      `${listen}:${STATUS_PORT}`,
+      '--log-level',
+      logLevel,
+      '--log-file',
+      logFile,
+      ...(o.leaseTtlSec ? ['--node-lease-ttl', String(o.leaseTtlSec)] : []),
+      ...(o.agentArgs?.(node) ?? []),
+    ];
+    if (o.guests) {
+      await guestNodes(c, o, total, agentFlags, say);
+      save?.(s);
+    } else say(`${total} node namespaces`);
+    for (let k = 1; k <= total && !o.guests; k++) {
       const subnet: 'fabric' | 'routed' = k <= o.nodes ? 'fabric' : 'routed';
       const name = `node-${k}`;
       const ns = await c.makeNetns(name);
@@ -609,29 +707,8 @@ export async function buildCluster(
         statusUrl: o.statusListen === 'any' ? `http://${addr.ip}:${STATUS_PORT}` : `http://127.0.0.1:${STATUS_PORT}`,
         agentArgv: [],
       };
-      node.agentArgv = [
-        join(s.binDir, 'petrel-agent'),
-        '--node-name',
-        name,
-        '--etcd-endpoints',
-        endpoint,
-        '--socket',
-        node.socket,
-        '--ip',
-        node.cidr,
-        '--ip6',
-        node.cidr6 ?? 'none',
-        '--status-listen',
-        `${listen}:${STATUS_PORT}`,
-        '--log-level',
-        logLevel,
-        '--log-file',
-        node.logFile,
-        ...(o.leaseTtlSec ? ['--node-lease-ttl', String(o.leaseTtlSec)] : []),
-        ...(o.agentArgs?.(node) ?? []),
-      ];
-      const asAt = node.agentArgv.indexOf('--as');
-      if (asAt >= 0) node.asNumber = Number(node.agentArgv[asAt + 1]);
+      node.agentArgv = agentFlags(node, node.logFile);
+      setAs(node);
       s.nodes.push(node);
       save?.(s);
     }
@@ -649,8 +726,11 @@ export async function buildCluster(
     for (const cmd of o.setup ?? []) await c.petrelctlOk(...cmd);
 
     if (o.startAgents !== false) {
-      say(`starting ${total} petrel-agent${total === 1 ? '' : 's'}`);
-      for (const n of s.nodes) await c.startAgent(n.name);
+      say(
+        `starting ${total} petrel-agent${total === 1 ? '' : 's'}${o.guests ? ' (in their guests, in parallel)' : ''}`,
+      );
+      if (o.guests) await settleAll(s.nodes.map((n) => c.startAgent(n.name)));
+      else for (const n of s.nodes) await c.startAgent(n.name);
     }
     if (o.cri) {
       s.cri = { network: LAB_NETWORK, hostPathsBefore: hostPathsBefore() };
@@ -680,6 +760,85 @@ export async function buildCluster(
   } catch (err) {
     await c.destroy();
     throw err;
+  }
+}
+
+/** The node's AS from its agent flags (`--as N`), else the cluster's. */
+function setAs(node: NodeState): void {
+  const asAt = node.agentArgv.indexOf('--as');
+  if (asAt >= 0) node.asNumber = Number(node.agentArgv[asAt + 1]);
+}
+
+/** Waits for every promise; then rethrows the first failure (nothing still running when the caller cleans up). */
+async function settleAll(ps: Promise<unknown>[]): Promise<void> {
+  const rs = await Promise.allSettled(ps);
+  const failed = rs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
+ * The nodes as qemu guests (guest-nodes.ts): the keeper boots one per node on the fabric bridge
+ * (the routed nodes on a second subnet of the same bridge, the fabric routing between the two),
+ * and the node records point into the guests.
+ */
+async function guestNodes(
+  c: LabCluster,
+  o: BuildOptions,
+  total: number,
+  agentFlags: (node: NodeState, logFile: string) => string[],
+  say: (msg: string) => void,
+): Promise<void> {
+  const s = c.state;
+  const A = labAddresses(s.index);
+  const routed = o.routerNodes ?? 0;
+  const addrs = Array.from({ length: total }, (_, i) => {
+    const k = i + 1;
+    const isRouted = k > o.nodes;
+    return { k, isRouted, ip: nodeAddresses(s.index, k, isRouted).ip, gateway: isRouted ? A.routedGw : A.fabricIp };
+  });
+  const spec: GuestsSpec = {
+    netns: s.fabric,
+    bridgeCidr: `${A.fabricIp}/24`,
+    extraBridgeCidrs: routed > 0 ? [`${A.routedGw}/24`] : [],
+    nodes: addrs.map((a) => ({ cidr: `${a.ip}/24`, gateway: a.gateway })),
+    memMb: o.guests?.memMb ?? 768,
+    bootTimeoutMs: o.guests?.bootTimeoutMs ?? 240_000,
+    runDirParent: s.dir,
+    ready: join(s.dir, 'guests.ready'),
+    error: join(s.dir, 'guests.error'),
+  };
+  const specFile = join(s.dir, 'guests.spec.json');
+  writeFileSync(specFile, JSON.stringify(spec, null, 2));
+  say(
+    `${total} qemu guests (real kernel with ipip; ${spec.memMb} MiB each) on the fabric bridge${routed > 0 ? `, ${routed} behind the fabric's router (${A.routedSubnet})` : ''}`,
+  );
+  const keeper = c.spawn(s.fabric, 'guests', s.nodeExec, [join(s.binDir, 'petrelctl'), 'lab', 'keep-guests', specFile]);
+  s.guests = { runDir: '', keeperPid: keeper.pid };
+  const ready = await waitGuestsReady(spec, keeper.exited, keeper.output);
+  s.guests.runDir = ready.runDir;
+  say(`guests booted: ${ready.guests.map((g) => `${g.name} ${(g.bootMs / 1000).toFixed(1)} s`).join(', ')}`);
+  for (const a of addrs) {
+    const g = ready.guests[a.k - 1];
+    if (!g) throw new Error(`guest ${a.k} missing from ${spec.ready}`);
+    const name = `node-${a.k}`;
+    const node: NodeState = {
+      name,
+      index: a.k,
+      netns: '',
+      ip: a.ip,
+      cidr: `${a.ip}/24`,
+      subnet: a.isRouted ? 'routed' : 'fabric',
+      asNumber: CLUSTER_AS,
+      socket: GUEST_AGENT_SOCKET,
+      logFile: join(g.dir, 'agent.log'),
+      outFile: join(g.dir, 'agent.out'),
+      statusUrl: `http://${a.ip}:${STATUS_PORT}`,
+      agentArgv: [],
+      guest: { name: g.name, dir: g.dir, pid: g.pid, tap: g.tap },
+    };
+    node.agentArgv = agentFlags(node, guestPath(node, 'agent.log'));
+    setAs(node);
+    s.nodes.push(node);
   }
 }
 

@@ -8,8 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { findTool } from '../common/tool-path.js';
 import { buildCluster, initialState, type LabCluster, openCluster } from './cluster.js';
 import { startExternalRouter } from './external.js';
+import { execInGuest, execScript, keepGuests } from './guest-nodes.js';
 import {
   freeLabIndex,
   LabConfigError,
@@ -22,7 +24,7 @@ import {
 import { measureLab } from './measure.js';
 import { type LabSummary, renderSummary } from './report.js';
 import { listNetns, pidAlive } from './sh.js';
-import { findNode, type LabState, parseState, serializeState } from './state.js';
+import { findNode, type LabState, type NodeState, type PodState, parseState, serializeState } from './state.js';
 
 export function labRoot(): string {
   return process.env.PETREL_LAB_DIR ?? '/run/petrel-lab';
@@ -164,8 +166,15 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
   const say = (m: string) => io.out(`[${((io.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${m}`);
   validateLabName(o.name);
   if (process.getuid?.() !== 0) throw new LabConfigError('lab up needs root (it creates network namespaces)');
-  if (o.mode === 'ipip' || o.mode === 'ipip-crosssubnet')
-    throw new LabConfigError(`--mode ${o.mode} needs qemu guests (this kernel has no ipip): not in petrelctl lab yet`);
+  // This machine's kernel has no ipip: IPIP nodes are real-kernel qemu guests (guest-nodes.ts).
+  const guests = o.mode === 'ipip' || o.mode === 'ipip-crosssubnet';
+  if (guests) {
+    const not = [o.cri && '--cri', o.ipv6 && '--ipv6', o.externalRouter && '--external-router'].filter(Boolean);
+    if (not.length > 0)
+      throw new LabConfigError(`--mode ${o.mode} (nodes are qemu guests) does not take ${not.join(', ')} yet`);
+    if (!findTool('qemu-system-x86_64'))
+      throw new LabConfigError(`--mode ${o.mode} needs qemu-system-x86_64 (apt-get install qemu-system-x86)`);
+  }
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 50) throw new LabConfigError('--nodes: 1..50');
   if (!Number.isInteger(o.podsPerNode) || o.podsPerNode < 0 || o.podsPerNode > 50)
     throw new LabConfigError('--pods-per-node: 0..50');
@@ -184,7 +193,9 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
     pools: poolsFor(o.mode, o.ipv6),
     nodeExec: nodeExec(),
     binDir: bin,
-    pluginDir: pluginDir(bin),
+    // In a guest the plugins are the Node bundles: the single executables' runtime may need CPU
+    // features the emulated CPU lacks.
+    pluginDir: guests ? bin : pluginDir(bin),
     now: new Date().toISOString(),
   });
   saveState(state);
@@ -194,14 +205,23 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
     process.exit(130);
   };
   process.once('SIGINT', onSigint);
+  // CrossSubnet shows both paths: with 3 or more nodes the last one is on another subnet.
+  const routerNodes = o.mode === 'ipip-crosssubnet' && o.nodes >= 3 ? 1 : 0;
   say(
-    `lab ${o.name}: ${o.nodes} nodes, mode ${o.mode}${o.ipv6 ? ', IPv6' : ''}${o.cri ? ', CRI (containerd)' : ''}, fabric 10.99.${index}.0/24, state ${dir}`,
+    `lab ${o.name}: ${o.nodes} nodes${guests ? ' (qemu guests)' : ''}, mode ${o.mode}${o.ipv6 ? ', IPv6' : ''}${o.cri ? ', CRI (containerd)' : ''}, fabric 10.99.${index}.0/24${routerNodes ? ` + 10.98.${index}.0/24` : ''}, state ${dir}`,
   );
   let c: LabCluster;
   try {
     c = await buildCluster(
       state,
-      { nodes: o.nodes, statusListen: 'any', progress: say, cri: o.cri === true },
+      {
+        nodes: o.nodes - routerNodes,
+        routerNodes,
+        statusListen: 'any',
+        progress: say,
+        cri: o.cri === true,
+        ...(guests ? { guests: {} } : {}),
+      },
       saveState,
     );
   } catch (err) {
@@ -310,23 +330,38 @@ export async function labStatus(name: string, json: boolean, io: LabIo): Promise
 }
 
 /** Runs CMD in a node's or pod's netns (stdio inherited); its exit status. */
-export function labExec(name: string, target: string, cmd: string[]): number {
+export async function labExec(name: string, target: string, cmd: string[]): Promise<number> {
   const s = readLab(name);
   const node = findNode(s, target);
   const pod = s.pods.find((p) => p.name === target);
   const ns = node?.netns ?? pod?.netns;
-  if (!ns) throw new LabConfigError(`no node or pod ${target} in lab ${name}`);
+  if (!node && !pod) throw new LabConfigError(`no node or pod ${target} in lab ${name}`);
   if (cmd.length === 0) throw new LabConfigError('lab exec NODE|POD -- CMD [ARGS...]');
-  const env = {
-    ...process.env,
-    PATH: `${s.binDir}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
+  const labEnv = {
     PETREL_ETCD_ENDPOINTS: s.etcd?.endpoint ?? '',
     ETCDCTL_ENDPOINTS: s.etcd?.endpoint ?? '',
     ETCDCTL_API: '3',
     PETREL_LAB: name,
   };
+  const host = node ?? findNode(s, pod?.node ?? '');
+  if (host?.guest)
+    return labExecGuest(host, cmd, { PATH: `${s.binDir}:/usr/sbin:/usr/bin:/sbin:/bin`, ...labEnv }, pod);
+  if (!ns) throw new LabConfigError(`no namespace for ${target} in lab ${name}`);
+  const env = { ...process.env, PATH: `${s.binDir}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, ...labEnv };
   const r = spawnSync('ip', ['netns', 'exec', ns, ...cmd], { stdio: 'inherit', env });
   return r.status ?? 1;
+}
+
+/** `lab exec` on a guest node (or a pod in one): through its command queue; output when it ends. */
+async function labExecGuest(
+  n: NodeState,
+  cmd: string[],
+  env: Record<string, string>,
+  pod: PodState | undefined,
+): Promise<number> {
+  const r = await execInGuest(n, execScript(cmd, env, pod?.netns), 600_000);
+  process.stdout.write(r.output);
+  return r.code;
 }
 
 /** At most this many pods per `lab add-pod` (each is a netns and a CNI ADD). */
@@ -416,6 +451,11 @@ export async function labRestartEtcd(name: string, downMs: number, io: LabIo): P
     io.out(`etcd started (pid ${c.state.etcd?.pid})`);
     return 0;
   });
+}
+
+/** `lab keep-guests SPEC` (started by lab up, not by hand): holds a guest lab's qemu guests. */
+export function labKeepGuests(spec: string): Promise<number> {
+  return keepGuests(spec);
 }
 
 /** Removes the lab: its processes (by PID), namespaces and directory. A lab that does not exist: 0. */

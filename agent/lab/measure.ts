@@ -8,7 +8,9 @@
 import { join } from 'node:path';
 import type { LabCluster } from './cluster.js';
 import { birdSessions } from './external.js';
+import { execInGuest, parseProbeOutput, probeScript, sq } from './guest-nodes.js';
 import { expectedEncap, PROBE_PORT, UPLINK } from './layout.js';
+import { CONNECT_ALL, ECHO } from './probe-js.js';
 import {
   EXTERNAL_SOURCE,
   encapOfLine,
@@ -19,39 +21,12 @@ import {
   summarize,
 } from './report.js';
 import { endGroup, netns, type Proc, pidAlive, spawnGroup, waitFor } from './sh.js';
+import type { PodState } from './state.js';
 
 const FETCH_ALL = `
 const urls = process.argv.slice(1);
 Promise.all(urls.map((u) => fetch(u, { signal: AbortSignal.timeout(3000) }).then((r) => r.json()).catch((e) => ({ error: String(e && e.message || e) }))))
   .then((r) => process.stdout.write(JSON.stringify(r)));
-`;
-
-const ECHO = `
-const net = require('net');
-const [port, tag] = process.argv.slice(1);
-const srv = net.createServer((s) => { s.on('error', () => {}); s.end(tag + '\\n'); });
-srv.listen({ host: '::', port: Number(port), ipv6Only: false }, () => process.stdout.write('listening\\n'));
-process.on('SIGTERM', () => process.exit(0));
-`;
-
-/**
- * Node script: `-e CONNECT_ALL MS HOST:PORT...` connects to every target at once (IPv6 bare, split at
- * the last ':'), each with an MS timeout, and prints [{ t, out } | { t, err }] in target order.
- */
-export const CONNECT_ALL = `
-const net = require('net');
-const [ms, ...targets] = process.argv.slice(1);
-const one = (t) => new Promise((resolve) => {
-  const i = t.lastIndexOf(':');
-  const s = net.connect({ host: t.slice(0, i), port: Number(t.slice(i + 1)) });
-  let out = '';
-  const done = (r) => { s.destroy(); resolve(r); };
-  s.setTimeout(Number(ms), () => done({ t, err: 'timeout' }));
-  s.on('data', (d) => { out += d; });
-  s.on('end', () => done({ t, out: out.trim() }));
-  s.on('error', (e) => done({ t, err: e.code || e.message }));
-});
-Promise.all(targets.map(one)).then((r) => { process.stdout.write(JSON.stringify(r)); });
 `;
 
 interface NodeListRow {
@@ -79,8 +54,9 @@ async function nodeSummaries(c: LabCluster): Promise<NodeSummary[]> {
   return s.nodes.map((n, i) => {
     const row = rows.find((r) => r.name === n.name);
     const status = statuses[i];
-    const running = n.agentPid !== undefined && pidAlive(n.agentPid);
     const answered = status !== undefined && status.error === undefined && status.readiness !== undefined;
+    // A guest's agent PID is not this machine's: it runs when it was started and its endpoint answers.
+    const running = n.agentPid !== undefined && (n.guest ? answered : pidAlive(n.agentPid));
     return {
       name: n.name,
       ip: n.ip,
@@ -102,7 +78,8 @@ async function nodeSummaries(c: LabCluster): Promise<NodeSummary[]> {
 async function withEchoServers<T>(c: LabCluster, fn: () => Promise<T>): Promise<T> {
   const servers: Proc[] = [];
   try {
-    for (const p of c.state.pods) {
+    // (A pod in a guest runs its own echo server for its lifetime: guest-nodes.ts.)
+    for (const p of c.state.pods.filter((x) => !c.node(x.node).guest)) {
       const d = spawnGroup(
         p.netns,
         c.state.nodeExec,
@@ -129,17 +106,26 @@ async function matrix(c: LabCluster, timeoutMs: number): Promise<Probe[]> {
     ...pods.map((p) => ({ name: p.name, netns: p.netns })),
     ...(ext ? [{ name: EXTERNAL_SOURCE, netns: ext.netns }] : []),
   ];
+  const targetsOf = (from: string) =>
+    pods
+      .filter((p) => p.name !== from)
+      .flatMap((p) => [p.ip, p.ip6].filter((a) => a !== '').map((addr) => ({ p, addr })));
+  const inGuest = (name: string) => {
+    const p = pods.find((x) => x.name === name);
+    return p !== undefined && c.node(p.node).guest !== undefined;
+  };
+  const guestAnswers = await guestProbes(c, timeoutMs, (p) => targetsOf(p.name).map((t) => `${t.addr}:${PROBE_PORT}`));
   const results = await Promise.all(
     sources.map(async (from) => {
-      const targets = pods
-        .filter((p) => p.name !== from.name)
-        .flatMap((p) => [p.ip, p.ip6].filter((a) => a !== '').map((addr) => ({ p, addr })));
+      const targets = targetsOf(from.name);
       if (targets.length === 0) return [];
-      const r = await netns(from.netns).exec(
-        c.state.nodeExec,
-        ['-e', CONNECT_ALL, String(timeoutMs), ...targets.map((t) => `${t.addr}:${PROBE_PORT}`)],
-        { timeoutMs: timeoutMs + 10_000 },
-      );
+      const r = inGuest(from.name)
+        ? { stdout: guestAnswers.get(from.name) ?? '', stderr: 'no answer from the guest' }
+        : await netns(from.netns).exec(
+            c.state.nodeExec,
+            ['-e', CONNECT_ALL, String(timeoutMs), ...targets.map((t) => `${t.addr}:${PROBE_PORT}`)],
+            { timeoutMs: timeoutMs + 10_000 },
+          );
       let answers: { t: string; out?: string; err?: string }[] = [];
       try {
         answers = JSON.parse(r.stdout) as typeof answers;
@@ -165,6 +151,33 @@ async function matrix(c: LabCluster, timeoutMs: number): Promise<Probe[]> {
 }
 
 /**
+ * The probes of every pod in a guest: one script per guest node (all its pods at once, one node
+ * start each); pod name -> CONNECT_ALL's JSON text.
+ */
+async function guestProbes(
+  c: LabCluster,
+  timeoutMs: number,
+  targets: (p: PodState) => string[],
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  await Promise.all(
+    c.state.nodes
+      .filter((n) => n.guest)
+      .map(async (n) => {
+        const sources = c.state.pods.filter((p) => p.node === n.name).map((pod) => ({ pod, targets: targets(pod) }));
+        if (sources.every((x) => x.targets.length === 0)) return;
+        const r = await execInGuest(
+          n,
+          probeScript(c.state.nodeExec, CONNECT_ALL, timeoutMs, sources),
+          timeoutMs + 60_000,
+        );
+        for (const [k, v] of parseProbeOutput(r.output)) out.set(k, v);
+      }),
+  );
+  return out;
+}
+
+/**
  * Appends to each failed probe (the first 8) the route its source pod's node has for the address
  * (`ip route get`): a missing VXLAN or IPIP route then reads as "via 10.99.1.1 dev eth0" (the
  * default route) instead of only "timeout".
@@ -175,9 +188,14 @@ async function explainFailures(c: LabCluster, probes: Probe[]): Promise<void> {
     failed.map(async (p) => {
       const pod = c.state.pods.find((x) => x.name === p.from);
       if (!pod) return;
-      const r = await netns(c.node(pod.node).netns)
-        .exec('ip', ['route', 'get', p.addr], { timeoutMs: 5000 })
-        .catch(() => undefined);
+      const node = c.node(pod.node);
+      const r = node.guest
+        ? await execInGuest(node, `ip route get ${sq(p.addr)}`, 30_000)
+            .then((x) => ({ code: x.code, stdout: x.output }))
+            .catch(() => undefined)
+        : await netns(node.netns)
+            .exec('ip', ['route', 'get', p.addr], { timeoutMs: 5000 })
+            .catch(() => undefined);
       const route = r?.code === 0 ? r.stdout.split('\n')[0]?.trim() : undefined;
       if (route) p.error = `${p.error ?? 'failed'}; ${pod.node} routes it: ${route}`;
     }),
@@ -195,15 +213,19 @@ async function packetPath(c: LabCluster): Promise<PathSummary | undefined> {
   const expected = expectedEncap(s.mode, a.subnet === b.subnet);
   const filter = `udp port 4789 or ip proto 4 or (tcp and host ${to.ip} and port ${PROBE_PORT})`;
   const out = join(s.dir, 'path.out');
-  const cap = spawnGroup(a.netns, 'tcpdump', ['-l', '-n', '-c', '1', '-i', UPLINK, filter], out, undefined, 'w');
+  // A guest's uplink is its tap on the fabric bridge (the capture stays on this side).
+  const cap = a.guest
+    ? spawnGroup(s.fabric, 'tcpdump', ['-l', '-n', '-c', '1', '-i', a.guest.tap, filter], out, undefined, 'w')
+    : spawnGroup(a.netns, 'tcpdump', ['-l', '-n', '-c', '1', '-i', UPLINK, filter], out, undefined, 'w');
   let line = '';
   try {
     await waitFor('tcpdump listening', () => cap.exited() || cap.output().includes('listening on'), 10_000);
-    const deadline = performance.now() + 5000;
+    const deadline = performance.now() + (a.guest ? 30_000 : 5000);
     while (performance.now() < deadline && !cap.exited()) {
-      await netns(from.netns).exec(s.nodeExec, ['-e', CONNECT_ALL, '1000', `${to.ip}:${PROBE_PORT}`], {
-        timeoutMs: 5000,
-      });
+      const target = `${to.ip}:${PROBE_PORT}`;
+      if (a.guest)
+        await execInGuest(a, probeScript(s.nodeExec, CONNECT_ALL, 2000, [{ pod: from, targets: [target] }]), 60_000);
+      else await netns(from.netns).exec(s.nodeExec, ['-e', CONNECT_ALL, '1000', target], { timeoutMs: 5000 });
       await waitFor('a captured frame', () => cap.exited(), 1000).catch(() => {});
     }
   } finally {

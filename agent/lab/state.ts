@@ -35,6 +35,11 @@ export interface NodeState {
   agentPid?: number;
   /** A --cri lab: the node's containerd (its pods go through it over CRI). */
   containerd?: ContainerdState;
+  /**
+   * A guest lab (IPIP modes): the node is a qemu guest (guest-nodes.ts), netns is ''. `name` is the
+   * rig's guest name, `dir` its part of the run directory on this side (/vm/NAME inside), `pid` qemu's.
+   */
+  guest?: { name: string; dir: string; pid: number; tap: string };
 }
 
 export interface PodState {
@@ -96,6 +101,11 @@ export interface LabState {
    * existed before the lab's containerds ran (down removes only the others, and only when empty).
    */
   cri?: { network: string; hostPathsBefore: { runContainerd: boolean; varLibCni: boolean } };
+  /**
+   * A guest lab: the nodes are qemu guests on the fabric bridge, held by the keeper process (one of
+   * `procs`, what 'guests'); `runDir` is the rig's run directory, inside the lab directory.
+   */
+  guests?: { runDir: string; keeperPid: number };
 }
 
 export class LabStateError extends Error {
@@ -136,6 +146,12 @@ export function parseState(text: string): LabState {
     const node = n as Record<string, unknown>;
     need(Array.isArray(node.agentArgv) && node.agentArgv.every(isStr), `node ${String(node.name)}: agentArgv`);
     need(node.agentPid === undefined || isInt(node.agentPid), `node ${String(node.name)}: agentPid`);
+    const g = node.guest;
+    if (g !== undefined)
+      need(
+        isObj(g) && isStr(g.name) && isStr(g.dir) && isInt(g.pid) && g.dir.startsWith(`${String(s.dir)}/`),
+        `node ${String(node.name)}: guest lacks name/dir/pid, or its dir is not in the lab's`,
+      );
     const ctd = node.containerd;
     if (ctd !== undefined)
       need(
@@ -148,6 +164,8 @@ export function parseState(text: string): LabState {
         `node ${String(node.name)}: containerd lacks pid/socket/configFile, or its dir is not in the lab's`,
       );
   }
+  if (s.guests !== undefined)
+    need(isObj(s.guests) && isStr(s.guests.runDir) && isInt(s.guests.keeperPid), 'guests lacks runDir/keeperPid');
   if (s.cri !== undefined) need(isObj(s.cri) && isStr(s.cri.network), 'cri lacks its network');
   for (const p of s.pods as unknown[])
     need(

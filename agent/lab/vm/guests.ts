@@ -86,6 +86,8 @@ export interface StartGuestsOptions extends ImageOptions {
   bootTimeoutMs?: number;
   /** The host takes part in barriers (`rig.barrier(name)`). */
   hostInBarriers?: boolean;
+  /** Make the run directory under this directory (default: the system's temp directory). */
+  runDirParent?: string;
   /** Keep the run directory at destroy (for debugging; its path is logged). */
   keepRunDir?: boolean;
   /** Progress lines (boot times); default: stderr. */
@@ -124,6 +126,66 @@ export interface ExecResult {
   code: number;
   output: string;
   ms: number;
+}
+
+/**
+ * Runs `script` through a serve-mode guest's command queue (GUESTDIR/queue/ID.sh -> ID.out + ID.rc)
+ * and waits for its result. `exited()` says the guest is gone (then the wait ends with RigDown).
+ */
+async function queueExec(
+  guestDir: string,
+  name: string,
+  id: string,
+  script: string,
+  timeoutMs: number,
+  exited: () => boolean,
+): Promise<ExecResult> {
+  const q = join(guestDir, 'queue');
+  const t0 = performance.now();
+  writeFileSync(join(q, `${id}.tmp`), script);
+  renameSync(join(q, `${id}.tmp`), join(q, `${id}.sh`));
+  const rcFile = join(q, `${id}.rc`);
+  for (;;) {
+    if (existsSync(rcFile)) break;
+    if (exited()) throw new VmError(VmErrorCode.RigDown, `${name} exited during exec ${id}`);
+    if (performance.now() - t0 > timeoutMs) {
+      throw new VmError(
+        VmErrorCode.ExecTimeout,
+        `${name}: no result for exec ${id} after ${timeoutMs} ms (${existsSync(join(q, `${id}.out`)) ? 'running' : 'not started: an earlier command is still running'}); output so far:\n${readOr(join(q, `${id}.out`))}\n--- service.log (tail)\n${readOr(join(guestDir, 'service.log')).slice(-2000)}\n--- console (tail)\n${readOr(join(guestDir, 'console.log')).slice(-1000)}`,
+      );
+    }
+    await delay(50);
+  }
+  const code = Number(readOr(rcFile).trim());
+  const output = readOr(join(q, `${id}.out`));
+  rmSync(rcFile, { force: true });
+  rmSync(join(q, `${id}.out`), { force: true });
+  return { code, output, ms: performance.now() - t0 };
+}
+
+let foreignSeq = 0;
+
+/**
+ * exec() for a process that did not start the rig (e.g. a later `petrelctl lab` command): the
+ * guest's directory and its qemu PID are all it needs. Commands from several processes queue in
+ * the order their IDs sort (a timestamp first).
+ */
+export function guestExec(
+  g: { name: string; dir: string; pid: number },
+  script: string,
+  timeoutMs = 120_000,
+): Promise<ExecResult> {
+  const alive = () => {
+    try {
+      process.kill(g.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return Promise.reject(new VmError(VmErrorCode.RigDown, `${g.name} is not running (qemu pid ${g.pid})`));
+  const id = `t${Date.now().toString().padStart(14, '0')}-${process.pid}-${++foreignSeq}`;
+  return queueExec(g.dir, g.name, id, script, timeoutMs, () => !alive());
 }
 
 let rigCounter = 0;
@@ -231,28 +293,7 @@ export class Rig {
       throw new VmError(VmErrorCode.RigDown, `${l.info.name} is not running`);
     }
     const id = String(++this.seq).padStart(6, '0');
-    const q = join(l.info.dir, 'queue');
-    const t0 = performance.now();
-    writeFileSync(join(q, `${id}.tmp`), script);
-    renameSync(join(q, `${id}.tmp`), join(q, `${id}.sh`));
-    const rcFile = join(q, `${id}.rc`);
-    for (;;) {
-      if (existsSync(rcFile)) break;
-      if (l.isExited()) throw new VmError(VmErrorCode.RigDown, `${l.info.name} exited during exec ${id}`);
-      if (performance.now() - t0 > timeoutMs) {
-        const d = l.info.dir;
-        throw new VmError(
-          VmErrorCode.ExecTimeout,
-          `${l.info.name}: no result for exec ${id} after ${timeoutMs} ms (${existsSync(join(q, `${id}.out`)) ? 'running' : 'not started: an earlier command is still running'}); output so far:\n${readOr(join(q, `${id}.out`))}\n--- service.log (tail)\n${readOr(join(d, 'service.log')).slice(-2000)}\n--- console (tail)\n${readOr(join(d, 'console.log')).slice(-1000)}`,
-        );
-      }
-      await delay(50);
-    }
-    const code = Number(readOr(rcFile).trim());
-    const output = readOr(join(q, `${id}.out`));
-    rmSync(rcFile, { force: true });
-    rmSync(join(q, `${id}.out`), { force: true });
-    return { code, output, ms: performance.now() - t0 };
+    return queueExec(l.info.dir, l.info.name, id, script, timeoutMs, l.isExited);
   }
 
   /** exec() on every guest in parallel; `script` may depend on the guest. */
@@ -412,7 +453,7 @@ export async function startGuests(o: StartGuestsOptions): Promise<Rig> {
   const image = await ensureImage(o);
   if (image.built) log(`petrel-vm: built kernel/initramfs for ${image.kver} in ${(image.buildMs / 1000).toFixed(1)} s`);
 
-  const runDir = mkdtempSync(join(tmpdir(), 'petrel-vm-run-'));
+  const runDir = mkdtempSync(join(o.runDirParent ?? tmpdir(), 'petrel-vm-run-'));
   if (runDir.includes(',')) throw new RigConfigError('TMPDIR', runDir, 'qemu paths cannot contain commas');
   let network: RigNetwork | undefined = o.network;
   const ownNetwork = network === undefined;

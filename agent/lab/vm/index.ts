@@ -11,6 +11,7 @@ export {
   GuestMode,
   type GuestResult,
   type GuestSpec,
+  guestExec,
   Rig,
   runGuests,
   type StartGuestsOptions,

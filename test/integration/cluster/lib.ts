@@ -4,7 +4,7 @@
  * agent/routing: what issue 9 specifies), TCP echo servers in pods, and the all-pairs TCP matrix.
  */
 import assert from 'node:assert/strict';
-import { CONNECT_ALL } from '../../../agent/lab/measure.js';
+import { CONNECT_ALL } from '../../../agent/lab/probe-js.js';
 import type { Proc } from '../../../agent/lab/sh.js';
 import type { Cluster, ClusterNode, KernelRoute, Pod } from '../../helpers/cluster.js';
 import { BIN_DIR, UPLINK } from '../../helpers/cluster.js';

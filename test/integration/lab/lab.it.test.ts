@@ -6,61 +6,20 @@
  * process or directory (idempotent).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import type { LabSummary } from '../../../agent/lab/report.js';
-import { listNetns, pidAlive } from '../../../agent/lab/sh.js';
-import type { LabState } from '../../../agent/lab/state.js';
+import { pidAlive } from '../../../agent/lab/sh.js';
 import { CLUSTER_BINS } from '../../helpers/cluster.js';
+import { assertGone, labCli, madeBy } from '../../helpers/lab.js';
 import { needs } from '../../helpers/needs.js';
 import { labFailure, PETRELCTL, run } from '../../helpers/petrelctl.js';
 import { type Daemon, startDaemon, waitFor } from '../../helpers/process.js';
 
 const skip = needs('root', 'netns', 'etcd', 'etcdctl', 'cni-plugins', CLUSTER_BINS);
-const ROOT_DIR = '/run/petrel-lab';
 const A = `it${process.pid}-a`;
 const B = `it${process.pid}-b`;
 
-const lab = (...args: string[]) => run(PETRELCTL, ['lab', ...args], {}, 240_000);
-const stateOf = (name: string) => JSON.parse(readFileSync(`${ROOT_DIR}/${name}/state.json`, 'utf8')) as LabState;
-const status = async (name: string) => {
-  const r = await lab('status', '--name', name, '--json');
-  return { code: r.code, s: JSON.parse(r.stdout) as LabSummary, stderr: r.stderr };
-};
-
-/** `lab status --json` until healthy (an agent just restarted converges within seconds), else the last. */
-async function statusHealthy(name: string, ms = 30_000) {
-  const deadline = performance.now() + ms;
-  for (;;) {
-    const r = await status(name);
-    if (r.code === 0 || performance.now() > deadline) return r;
-  }
-}
-
-/** What a lab made, read before `down`, to check that down removed all of it. */
-function madeBy(s: LabState) {
-  return {
-    pids: [s.etcd?.pid, ...s.nodes.map((n) => n.agentPid), ...s.procs.map((p) => p.pid)].filter(
-      (p): p is number => typeof p === 'number',
-    ),
-    prefix: `${s.prefix}-`,
-    dir: s.dir,
-  };
-}
-
-function assertGone(m: ReturnType<typeof madeBy>): void {
-  assert.deepEqual(
-    listNetns().filter((n) => n.startsWith(m.prefix)),
-    [],
-    'no namespace left',
-  );
-  assert.deepEqual(
-    m.pids.filter((p) => pidAlive(p)),
-    [],
-    'no process left',
-  );
-  assert.equal(existsSync(m.dir), false, `${m.dir} removed`);
-}
+const { lab, stateOf, status, statusHealthy: healthy } = labCli(240_000);
+const statusHealthy = (name: string) => healthy(name, 30_000);
 
 const KEEPALIVE_SERVER = `
 const net = require('net');
