@@ -43,6 +43,8 @@ export class BgpRunner extends EventEmitter<{ learned: []; route: [RouteEvent]; 
   private speaker: Speaker | undefined;
   private plan: BgpPlan = { peers: [], announcements: [] };
   private readonly learned = new Map<string, LearnedRoute>();
+  /** Prefixes changed since the last takeChanges(): the route now, or null when gone. */
+  private changed = new Map<string, LearnedRoute | null>();
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
   lastError?: string;
@@ -73,6 +75,7 @@ export class BgpRunner extends EventEmitter<{ learned: []; route: [RouteEvent]; 
         this.deps.log.info({}, 'speaker settings changed: new speaker');
         await this.speaker.stop('configuration change');
         this.speaker = undefined;
+        for (const p of this.learned.keys()) this.changed.set(p, null);
         this.learned.clear();
         this.emit('learned');
         this.emit('reset');
@@ -88,13 +91,18 @@ export class BgpRunner extends EventEmitter<{ learned: []; route: [RouteEvent]; 
         ...(this.deps.network ? { network: this.deps.network } : {}),
       });
       sp.on('route', (ev) => {
-        if (ev.event === 'withdraw' || ev.nextHops.length === 0) this.learned.delete(ev.prefix);
-        else
-          this.learned.set(ev.prefix, {
+        if (ev.event === 'withdraw' || ev.nextHops.length === 0) {
+          this.learned.delete(ev.prefix);
+          this.changed.set(ev.prefix, null);
+        } else {
+          const r: LearnedRoute = {
             prefix: ev.prefix,
             nextHop: ev.nextHops[0] as string,
             ...(ev.peer ? { peer: ev.peer } : {}),
-          });
+          };
+          this.learned.set(ev.prefix, r);
+          this.changed.set(ev.prefix, r);
+        }
         this.emit('learned');
         this.emit('route', ev);
       });
@@ -134,6 +142,16 @@ export class BgpRunner extends EventEmitter<{ learned: []; route: [RouteEvent]; 
 
   get peers(): readonly PlannedPeer[] {
     return this.plan.peers;
+  }
+
+  /**
+   * The Loc-RIB changes since the last call, one per prefix (its latest state): what the data
+   * plane applies route by route.
+   */
+  takeChanges(): { prefix: string; route: LearnedRoute | null }[] {
+    const out = [...this.changed].map(([prefix, route]) => ({ prefix, route }));
+    this.changed = new Map();
+    return out;
   }
 
   /** The Loc-RIB best routes learned from peers (the planner's `learned`). */

@@ -204,3 +204,44 @@ test('a burst of snapshots applies the newest; the kernel ends in its state', as
   assert.ok(devices.forwarding === 1);
   await dp.stop();
 });
+
+test('Loc-RIB changes go to the kernel route by route; one that arrives during device set-up is kept by the new plan', async () => {
+  const { kernel, devices, dp } = setup();
+  dp.start();
+  const noLearned = snap({ learned: [] });
+  delete noLearned.learned; // the agent's snapshots carry no Loc-RIB: changeLearned does
+  dp.changeLearned([{ prefix: '10.244.1.0/26', nextHop: '10.99.0.12' }]); // before any plan: waits
+  dp.update(noLearned, true);
+  await settle(dp);
+  assert.deepEqual([...kernel.routes.keys()].sort(), ['4|10.244.0.0/26', '4|10.244.1.0/26']);
+  const passes = dp.status().routes.passes;
+  dp.changeLearned([{ prefix: '10.244.2.0/26', nextHop: '10.99.0.12' }, { prefix: '10.244.1.0/26' }]);
+  await settle(dp);
+  assert.deepEqual([...kernel.routes.keys()].sort(), ['4|10.244.0.0/26', '4|10.244.2.0/26']);
+  assert.equal(dp.status().routes.passes, passes + 1, 'one pass for the batch');
+  // A VXLAN pool: devices are set up (slowly) before the routes; a change in between must survive.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const apply = devices.apply.bind(devices);
+  devices.apply = async (specs) => {
+    await gate;
+    return apply(specs);
+  };
+  dp.update({ ...noLearned, pools: [pool({ vxlanMode: 'Always' })] }, true);
+  for (let i = 0; i < 20; i++) {
+    clock.advance(0);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  dp.changeLearned([{ prefix: '10.244.3.0/26', nextHop: '10.99.0.12' }]);
+  release();
+  await settle(dp);
+  assert.deepEqual([...kernel.routes.values()].map((r) => `${r.dst} ${r.gateway ?? ''} ${r.dev ?? ''}`).sort(), [
+    '10.244.0.0/26  ',
+    '10.244.1.0/26 10.244.1.1 petrel.vxlan', // b's block from IPAM
+    '10.244.2.0/26 10.244.1.1 petrel.vxlan',
+    '10.244.3.0/26 10.244.1.1 petrel.vxlan',
+  ]);
+  await dp.stop();
+});

@@ -25,8 +25,10 @@ import {
   type DeviceResult,
   Iproute2Kernel,
   type Kernel,
+  type LearnedChange,
+  LearnedTable,
   NatTable,
-  plan,
+  planBase,
   type ReconcilerStatus,
   RouteReconciler,
   TunnelDevices,
@@ -89,7 +91,9 @@ export class Dataplane {
   private running: Promise<void> | undefined;
   private lastDevices = '';
   private deviceResults: DeviceResult[] = [];
+  /** The last base plan (devices, neighbours, FDB, block routes); learned routes are in `learned`. */
   private desired: DesiredState | undefined;
+  private readonly learned = new LearnedTable();
   private uplinkMtu: number | null = null;
   private lastMtuWritten: number | null = null;
   private natPools = 0;
@@ -139,9 +143,27 @@ export class Dataplane {
   /** Applies a snapshot (coalesced: a burst applies the newest once the running update ends). */
   update(snap: RoutingSnapshot, complete: boolean): void {
     if (this.stopped) return;
+    if (snap.learned) this.learned.replace(snap.learned);
     this.last = { snap, complete };
     this.pending = this.last;
     if (!this.running) this.running = this.drain();
+  }
+
+  /**
+   * Loc-RIB changes, applied at once route by route against the last plan (before the first plan
+   * they wait in the table): O(changes). Routes are written on the reconciler's next pass.
+   */
+  changeLearned(changes: readonly LearnedChange[]): void {
+    if (this.stopped || changes.length === 0) return;
+    const d = this.learned.apply(changes);
+    if (d.length) this.reconciler.patchRoutes(d);
+  }
+
+  /** The whole Loc-RIB again (the agent's import filter changed): re-planned on the next update. */
+  replaceLearned(all: readonly { prefix: string; nextHop: string }[]): void {
+    if (this.stopped) return;
+    this.learned.replace(all);
+    if (this.last) this.update(this.last.snap, this.last.complete);
   }
 
   private async drain(): Promise<void> {
@@ -173,11 +195,12 @@ export class Dataplane {
       this.forwardingOn = true;
     }
     this.uplinkMtu = (await (this.opts.readMtu ?? readSysMtu)(snap.self.uplink)) ?? this.uplinkMtu;
-    const desired = plan({
+    const base = planBase({
       ...snap,
       uplinkMtu: this.uplinkMtu ?? 1500,
       ...(this.opts.externalRoutes ? { externalRoutes: true } : {}),
     });
+    const desired = base.desired;
     this.desired = desired;
     const devKey = JSON.stringify(desired.devices);
     if (devKey !== this.lastDevices) {
@@ -189,7 +212,13 @@ export class Dataplane {
       // that way: re-list now rather than find them missing at the periodic resync.
       if (this.deviceResults.some((r) => r.action === 'created' || r.action === 'removed')) this.reconciler.resync();
     }
-    this.reconciler.setDesired(desired, { complete });
+    // No await since the learned table was planned against the new base: a change that arrived
+    // during the device set-up is in the table, and so in this desired state.
+    this.learned.setBase(base);
+    this.reconciler.setDesired(
+      { routes: [...desired.routes, ...this.learned.routes()], neighbours: desired.neighbours, fdb: desired.fdb },
+      { complete },
+    );
     await this.nat.apply(snap.pools);
     this.natPools = snap.pools.filter((p) => p.natOutgoing).length;
     await this.publishMtu(desired.podMtu);
@@ -248,7 +277,7 @@ export class Dataplane {
       devices: this.deviceResults,
       podMtu: this.podMtu(),
       uplinkMtu: this.uplinkMtu,
-      skipped: this.desired?.skipped ?? [],
+      skipped: [...(this.desired?.skipped ?? []), ...this.learned.skipped()],
       natPools: this.natPools,
       ...(this.lastError ? { lastError: this.lastError } : {}),
     };

@@ -112,6 +112,8 @@ async function main(): Promise<number> {
     na.hooks.routesNotReady = () => dp.notReady();
     na.hooks.dataplane = () => dp.status();
     na.on('snapshot', (snap) => dp.update(snap, na.sourcesComplete()));
+    na.on('learned', (changes) => dp.changeLearned(changes));
+    na.on('learnedReplace', (all) => dp.replaceLearned(all));
     na.on('fatal', (err) => {
       log.fatal({ err: err.message }, 'not routing');
       fatalErr = err;

@@ -22,6 +22,7 @@ import { type DetectMethod, ifaceOf } from './node/autodetect.js';
 import { autodetect, type InternalIpSource, readInterfaces } from './node/autodetect-edge.js';
 import { addrOf, nodeKeys } from './node/record.js';
 import { DuplicateAddressError, NodeRegistration } from './node/register.js';
+import type { LearnedChange } from './routing/learned-table.js';
 import { type AgentMetrics, createAgentMetrics } from './status/metrics.js';
 import type { Readiness } from './status/server.js';
 import { ClusterSync } from './sync/cluster-sync.js';
@@ -51,6 +52,10 @@ const checkSelector = (s: string) => {
 /** `route`/`routesReset`: the speaker's best-path changes, for the status server's /routes/watch. */
 export class NodeAgent extends EventEmitter<{
   snapshot: [RoutingSnapshot];
+  /** Loc-RIB changes that pass the import filter (a filtered-out route arrives as a withdrawal). */
+  learned: [LearnedChange[]];
+  /** The import filter changed (node addresses): the whole filtered Loc-RIB. */
+  learnedReplace: [{ prefix: string; nextHop: string }[]];
   fatal: [Error];
   route: [RouteEvent];
   routesReset: [];
@@ -71,6 +76,12 @@ export class NodeAgent extends EventEmitter<{
   private tunnelBusy = false;
   private snapshotTimer: TimerHandle | undefined;
   private lastSnapshotMs = 0;
+  private learnedTimer: TimerHandle | undefined;
+  /** Addresses of every node record (the import filter: routes from peers that are nodes). */
+  private nodeAddrs = new Set<string>();
+  private nodeAddrsKey = '';
+  /** sourcesComplete() as the last snapshot carried it. */
+  private lastComplete = false;
 
   constructor(
     private readonly cfg: AgentConfig,
@@ -202,7 +213,7 @@ export class NodeAgent extends EventEmitter<{
         },
         this.deps,
       );
-      this.bgp.on('learned', () => this.scheduleSnapshot());
+      this.bgp.on('learned', () => this.scheduleLearned());
       this.bgp.on('route', (ev) => this.emit('route', ev));
       this.bgp.on('reset', () => this.emit('routesReset'));
     }
@@ -213,6 +224,23 @@ export class NodeAgent extends EventEmitter<{
 
   private onState(s: ClusterState): void {
     void this.bgp?.apply(s);
+    const addrs = new Set<string>();
+    for (const n of s.nodes) for (const a of [n.ipv4, n.ipv6]) if (a) addrs.add(addrOf(a).toLowerCase());
+    const key = [...addrs].sort().join(',');
+    if (key !== this.nodeAddrsKey) {
+      this.nodeAddrs = addrs;
+      this.nodeAddrsKey = key;
+      if (!this.cfg.importExternalRoutes && this.bgp) {
+        this.bgp.takeChanges(); // the whole table goes out now
+        this.emit(
+          'learnedReplace',
+          this.bgp
+            .learnedRoutes()
+            .filter((r) => this.imports(r.peer))
+            .map((r) => ({ prefix: r.prefix, nextHop: r.nextHop })),
+        );
+      }
+    }
     const pools = JSON.stringify(s.pools);
     if (pools !== this.lastPools && !this.tunnelBusy && this.reg) {
       this.tunnelBusy = true;
@@ -230,6 +258,32 @@ export class NodeAgent extends EventEmitter<{
     this.scheduleSnapshot();
   }
 
+  /**
+   * Routes from external peers (a peer that is no node: a ToR, an upstream router) reach the
+   * kernel only with --import-external-routes; the mesh and reflectors are nodes.
+   */
+  private imports(peer: string | undefined): boolean {
+    return this.cfg.importExternalRoutes || peer === undefined || this.nodeAddrs.has(peer.toLowerCase());
+  }
+
+  /** Loc-RIB changes go out once per loop turn (a BGP UPDATE's prefixes together). */
+  private scheduleLearned(): void {
+    if (this.learnedTimer) return;
+    this.learnedTimer = this.deps.clock.setTimer(0, () => {
+      this.learnedTimer = undefined;
+      const bgp = this.bgp;
+      if (!bgp) return;
+      const changes: LearnedChange[] = bgp
+        .takeChanges()
+        .map(({ prefix, route }) =>
+          route && this.imports(route.peer) ? { prefix, nextHop: route.nextHop } : { prefix },
+        );
+      if (changes.length) this.emit('learned', changes);
+      // Sessions up (end of the initial tables): the data plane may now delete what it lacks.
+      if (this.sourcesComplete() !== this.lastComplete) this.scheduleSnapshot();
+    });
+  }
+
   private scheduleSnapshot(): void {
     if (this.snapshotTimer) return;
     // Building a snapshot is O(table): after an expensive one, the next waits as long (bursts of
@@ -240,22 +294,16 @@ export class NodeAgent extends EventEmitter<{
       const t0 = this.deps.clock.now();
       const snap = this.snapshot();
       this.lastSnapshotMs = this.deps.clock.now() - t0;
+      this.lastComplete = this.sourcesComplete();
       if (snap) this.emit('snapshot', snap);
     });
   }
 
-  /** The planner's input now (undefined before the first state). */
+  /** The planner's input now, without the Loc-RIB (the `learned` events carry it); undefined before the first state. */
   snapshot(): RoutingSnapshot | undefined {
     const s = this.sync?.state;
     if (!s) return undefined;
-    // Routes from external peers (a peer that is no node: a ToR, an upstream router) reach the
-    // kernel only with --import-external-routes; the mesh and reflectors are nodes.
-    const nodeAddrs = new Set<string>();
-    for (const n of s.nodes) for (const a of [n.ipv4, n.ipv6]) if (a) nodeAddrs.add(addrOf(a).toLowerCase());
-    const learned = (this.bgp?.learnedRoutes() ?? []).filter(
-      (r) => this.cfg.importExternalRoutes || r.peer === undefined || nodeAddrs.has(r.peer.toLowerCase()),
-    );
-    return routingSnapshot(s, this.cfg.nodeName, this.uplink, learned);
+    return routingSnapshot(s, this.cfg.nodeName, this.uplink);
   }
 
   /**
@@ -311,6 +359,7 @@ export class NodeAgent extends EventEmitter<{
     this.stopped = true;
     this.retry?.cancel();
     this.snapshotTimer?.cancel();
+    this.learnedTimer?.cancel();
     await this.sync?.stop();
     await this.bgp?.stop(graceful);
     await this.reg?.close(false);

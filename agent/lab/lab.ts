@@ -57,10 +57,21 @@ function saveState(s: LabState): void {
  */
 export async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const dir = join(labRoot(), validateLabName(name));
-  const lock = join(dir, 'lock');
+  return holdLock(
+    join(dir, 'lock'),
+    `lab ${name}`,
+    () => {
+      if (!existsSync(dir)) throw new LabConfigError(`no lab ${name} (${dir} does not exist)`);
+    },
+    fn,
+  );
+}
+
+/** Runs `fn` holding the lock file `lock` (O_EXCL, our PID; a dead holder's lock is taken over); `check` runs before each try. */
+async function holdLock<T>(lock: string, what: string, check: () => void, fn: () => Promise<T>): Promise<T> {
   const deadline = performance.now() + 120_000;
   for (;;) {
-    if (!existsSync(dir)) throw new LabConfigError(`no lab ${name} (${dir} does not exist)`);
+    check();
     try {
       writeFileSync(lock, String(process.pid), { flag: 'wx' });
       break;
@@ -80,7 +91,7 @@ export async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T
         rmSync(lock, { force: true });
         continue;
       }
-      if (performance.now() > deadline) throw new LabConfigError(`lab ${name} is busy (pid ${holder} holds ${lock})`);
+      if (performance.now() > deadline) throw new LabConfigError(`${what} is busy (pid ${holder} holds ${lock})`);
       await delay(50);
     }
   }
@@ -179,26 +190,36 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
   if (!Number.isInteger(o.podsPerNode) || o.podsPerNode < 0 || o.podsPerNode > 50)
     throw new LabConfigError('--pods-per-node: 0..50');
   const dir = join(labRoot(), o.name);
-  if (existsSync(join(dir, 'state.json')))
-    throw new LabConfigError(`lab ${o.name} exists: petrelctl lab down --name ${o.name} first`);
-  const index = freeLabIndex(listLabs().map((l) => l.index));
   const bin = binDir();
-  const state = initialState({
-    name: o.name,
-    index,
-    prefix: labPrefix(o.name),
-    dir,
-    mode: o.mode,
-    ipv6: o.ipv6,
-    pools: poolsFor(o.mode, o.ipv6),
-    nodeExec: nodeExec(),
-    binDir: bin,
-    // In a guest the plugins are the Node bundles: the single executables' runtime may need CPU
-    // features the emulated CPU lacks.
-    pluginDir: guests ? bin : pluginDir(bin),
-    now: new Date().toISOString(),
-  });
-  saveState(state);
+  // Two `lab up` at once: the name check, the index and the first state.json under one lock, or
+  // both take one index (or one name).
+  mkdirSync(labRoot(), { recursive: true });
+  const state = await holdLock(
+    join(labRoot(), '.up.lock'),
+    'lab up',
+    () => {},
+    async () => {
+      if (existsSync(join(dir, 'state.json')))
+        throw new LabConfigError(`lab ${o.name} exists: petrelctl lab down --name ${o.name} first`);
+      const s = initialState({
+        name: o.name,
+        index: freeLabIndex(listLabs().map((l) => l.index)),
+        prefix: labPrefix(o.name),
+        dir,
+        mode: o.mode,
+        ipv6: o.ipv6,
+        pools: poolsFor(o.mode, o.ipv6),
+        nodeExec: nodeExec(),
+        binDir: bin,
+        // In a guest the plugins are the Node bundles: the single executables' runtime may need CPU
+        // features the emulated CPU lacks.
+        pluginDir: guests ? bin : pluginDir(bin),
+        now: new Date().toISOString(),
+      });
+      saveState(s);
+      return s;
+    },
+  );
   // Interrupted (Ctrl-C): what was made so far is in state.json; `lab down` removes it.
   const onSigint = () => {
     io.err(`\ninterrupted: petrelctl lab down --name ${o.name} removes what was made`);
@@ -208,7 +229,7 @@ export async function labUp(o: UpOptions, io: LabIo): Promise<number> {
   // CrossSubnet shows both paths: with 3 or more nodes the last one is on another subnet.
   const routerNodes = o.mode === 'ipip-crosssubnet' && o.nodes >= 3 ? 1 : 0;
   say(
-    `lab ${o.name}: ${o.nodes} nodes${guests ? ' (qemu guests)' : ''}, mode ${o.mode}${o.ipv6 ? ', IPv6' : ''}${o.cri ? ', CRI (containerd)' : ''}, fabric 10.99.${index}.0/24${routerNodes ? ` + 10.98.${index}.0/24` : ''}, state ${dir}`,
+    `lab ${o.name}: ${o.nodes} nodes${guests ? ' (qemu guests)' : ''}, mode ${o.mode}${o.ipv6 ? ', IPv6' : ''}${o.cri ? ', CRI (containerd)' : ''}, fabric 10.99.${state.index}.0/24${routerNodes ? ` + 10.98.${state.index}.0/24` : ''}, state ${dir}`,
   );
   let c: LabCluster;
   try {

@@ -25,9 +25,10 @@ export {
   objectKey,
 } from './kernel.js';
 export { classifyError, execIn, Iproute2Kernel, type Iproute2KernelOptions, nsCommand } from './kernel-iproute2.js';
+export { type DesiredRouteChange, type LearnedChange, LearnedTable } from './learned-table.js';
 export { type Encap, EncapOverhead, type MtuPlan, planMtu } from './mtu.js';
 export { NAT_TABLE, NatError, NatTable, natScript } from './nat.js';
-export { canonicalIp, canonicalPrefix, plan, routeKey } from './plan.js';
+export { type BasePlan, canonicalIp, canonicalPrefix, type LearnedOutcome, plan, planBase, routeKey } from './plan.js';
 export {
   type ObjectFailure,
   type ReconcilerOptions,

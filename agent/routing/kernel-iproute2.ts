@@ -321,6 +321,22 @@ const VALUED = new Set([
   'id',
 ]);
 
+/** The route monitor's receive buffer (bytes; `ip -rcvbuf`, forced as root). */
+const MONITOR_RCVBUF = 64 << 20;
+/** After a monitor overflow, a full resync this much later (one for a burst of overflows). */
+const OVERFLOW_RESYNC_MS = 1000;
+
+/** Route changes per petrel-netlink batch. */
+const NETLINK_CHUNK = 2048;
+
+function chunked(lines: string[], idx: number[]): [string[], number[]][] {
+  if (lines.length <= NETLINK_CHUNK) return [[lines, idx]];
+  const out: [string[], number[]][] = [];
+  for (let s = 0; s < lines.length; s += NETLINK_CHUNK)
+    out.push([lines.slice(s, s + NETLINK_CHUNK), idx.slice(s, s + NETLINK_CHUNK)]);
+  return out;
+}
+
 /** One `ip monitor route` line → event (null: not a main-table route line). Exported for tests. */
 export function parseMonitorLine(line: string): Extract<KernelEvent, { type: 'route' }> | null {
   if (!line || /^\s/.test(line)) return null; // multipath continuation lines
@@ -393,6 +409,7 @@ export class Iproute2Kernel implements Kernel {
   private readonly netlinkFallback: boolean;
   private monitor: ChildProcess | null = null;
   private monitorTimer: TimerHandle | null = null;
+  private overflowTimer: TimerHandle | null = null;
   private watchers = new Set<(e: KernelEvent) => void>();
   private closed = false;
 
@@ -536,12 +553,16 @@ export class Iproute2Kernel implements Kernel {
     await Promise.all([
       runOne(this.ip, ipLines, ipIdx),
       runOne(this.bridge, brLines, brIdx),
-      this.netlink ? runOne(this.netlink, nlLines, nlIdx) : undefined,
+      // In chunks, all in flight at once: the helper writes one chunk to the kernel while the
+      // next is still being formatted and piped (it starts a batch when the batch is complete).
+      ...(this.netlink ? chunked(nlLines, nlIdx).map(([l, i]) => runOne(this.netlink!, l, i)) : []),
     ]);
     return results;
   }
 
   watch(onEvent: (e: KernelEvent) => void): () => void {
+    // The reconciler starts watching when the agent starts: the route writer starts with it.
+    if (!this.closed && !this.netlink?.unusable) this.netlink?.warm();
     this.watchers.add(onEvent);
     if (!this.monitor && !this.monitorTimer) this.startMonitor();
     return () => {
@@ -557,7 +578,10 @@ export class Iproute2Kernel implements Kernel {
   private startMonitor(): void {
     this.monitorTimer = null;
     if (this.closed || this.watchers.size === 0) return;
-    const [c, a] = nsCommand(this.netnsPath, 'ip', ['monitor', 'route']);
+    // A large receive buffer (a cap the kernel charges as events queue, not an allocation): with
+    // iproute2's default a burst of our own writes (10k+ routes) overflows it (ENOBUFS) and events
+    // are lost.
+    const [c, a] = nsCommand(this.netnsPath, 'ip', ['-rcvbuf', String(MONITOR_RCVBUF), 'monitor', 'route']);
     const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.monitor = p;
     let buf = '';
@@ -574,7 +598,17 @@ export class Iproute2Kernel implements Kernel {
       }
     });
     p.stderr!.setEncoding('utf8');
-    p.stderr!.on('data', (d: string) => this.log.warn({ stderr: d.trim() }, 'route monitor'));
+    p.stderr!.on('data', (d: string) => {
+      this.log.warn({ stderr: d.trim() }, 'route monitor');
+      // Overflowed all the same: some change may have gone unseen. One resync for a storm of them.
+      if (/No buffer space/.test(d) && !this.overflowTimer) {
+        this.overflowTimer = this.clock.setTimer(OVERFLOW_RESYNC_MS, () => {
+          this.overflowTimer = null;
+          if (this.monitor === p) this.emit({ type: 'lost', reason: 'route monitor overflowed (ENOBUFS)' });
+        });
+        this.overflowTimer.unref();
+      }
+    });
     const gone = () => {
       if (this.monitor !== p) return;
       this.monitor = null;
@@ -589,6 +623,8 @@ export class Iproute2Kernel implements Kernel {
   private stopMonitor(): Promise<void> {
     this.monitorTimer?.cancel();
     this.monitorTimer = null;
+    this.overflowTimer?.cancel();
+    this.overflowTimer = null;
     const p = this.monitor;
     this.monitor = null;
     if (!p || p.exitCode !== null) return Promise.resolve();

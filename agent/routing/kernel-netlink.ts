@@ -66,6 +66,11 @@ export class NetlinkChannel {
     return this.proc?.pid;
   }
 
+  /** Starts the helper now (the agent's start), so the first batch does not wait for its start-up. */
+  warm(): void {
+    this.ensure();
+  }
+
   private ensure(): ChildProcess {
     if (this.proc) return this.proc;
     const [c, a] = this.argv;

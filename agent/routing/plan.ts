@@ -26,6 +26,7 @@ import {
   Devices,
   type Family,
   type FdbSpec,
+  type LearnedRoute,
   type NeighSpec,
   type NodeSpec,
   type PlanInput,
@@ -121,7 +122,35 @@ function wantsVxlan(p: PoolSpec): boolean {
   return p.vxlanMode !== 'Never';
 }
 
+/** What one learned route becomes: a route, a skip with its reason, or nothing (our own advertisement, or a destination this node's plan already routes). */
+export type LearnedOutcome = { route: RouteSpec } | { skip: string } | null;
+
+/**
+ * The plan of everything but the Loc-RIB (O(nodes + pools + blocks)), and the planner of one
+ * learned route against it (O(pools)). A table of learned routes is planned route by route, so a
+ * change to one prefix costs one call, not a plan of the whole table (learned-table.ts).
+ */
+export interface BasePlan {
+  /** Devices, neighbours, FDB, pod MTU, and the routes of blocks (no learned route in it). */
+  desired: DesiredState;
+  learned(l: LearnedRoute): LearnedOutcome;
+}
+
+/** The whole plan: the base and every learned route (of two for one destination, the first stays). */
 export function plan(input: PlanInput): DesiredState {
+  const base = planBase(input);
+  const routes = new Map(base.desired.routes.map((r) => [routeKey(r), r]));
+  const skipped = [...base.desired.skipped];
+  for (const l of input.learned) {
+    const o = base.learned(l);
+    if (o === null) continue;
+    if ('skip' in o) skipped.push({ what: `learned ${l.prefix} via ${l.nextHop}`, reason: o.skip });
+    else if (!routes.has(routeKey(o.route))) routes.set(routeKey(o.route), o.route); // else a second path: the first stays
+  }
+  return { ...base.desired, routes: [...routes.values()], skipped };
+}
+
+export function planBase(input: Omit<PlanInput, 'learned'>): BasePlan {
   const skipped: Skipped[] = [];
   const self = input.self;
   const self4 = self.ipv4 ? parseNet(self.ipv4) : null;
@@ -217,13 +246,10 @@ export function plan(input: PlanInput): DesiredState {
   }
 
   const routes = new Map<string, RouteSpec>();
-  /** What a skipped entry names: a string, or a function when building it costs (one per learned route). */
-  type What = string | (() => string);
-  const skip = (what: What, reason: string) => skipped.push({ what: typeof what === 'string' ? what : what(), reason });
-  const add = (r: RouteSpec, what: What): void => {
+  const add = (r: RouteSpec, what: string): void => {
     const k = routeKey(r);
     if (routes.has(k)) {
-      skip(what, `destination ${r.dst} already routed`);
+      skipped.push({ what, reason: `destination ${r.dst} already routed` });
       return;
     }
     routes.set(k, r);
@@ -250,16 +276,13 @@ export function plan(input: PlanInput): DesiredState {
     if (!gw || !mac || !under) return `node ${node.spec.name} has no IPv${family} VXLAN tunnel address, MAC or address`;
     return { family, dst, type: 'unicast', gateway: gw, dev, onlink: true };
   };
-  /** A route through VXLAN (or direct for CrossSubnet on the same subnet) to `node`. */
-  const viaVxlanPool = (pool: ParsedPool, family: Family, dst: string, node: ParsedNode, what: What): void => {
+  /** A route through VXLAN (or direct for CrossSubnet on the same subnet) to `node`, or why none. */
+  const viaVxlanPool = (pool: ParsedPool, family: Family, dst: string, node: ParsedNode): RouteSpec | string => {
     const under = family === 4 ? node.v4 : node.v6;
     if (pool.spec.vxlanMode === 'CrossSubnet' && under && sameSubnet(family, under.addr)) {
-      add(direct(family, dst, ipString(under)), what);
-      return;
+      return direct(family, dst, ipString(under));
     }
-    const r = vxlanRoute(family, dst, node);
-    if (typeof r === 'string') skip(what, r);
-    else add(r, what);
+    return vxlanRoute(family, dst, node);
   };
 
   // 1. This node's own blocks: blackholes.
@@ -288,11 +311,12 @@ export function plan(input: PlanInput): DesiredState {
       skipped.push({ what: b.what, reason: `no node record for ${b.node}` });
       continue;
     }
-    viaVxlanPool(pool, b.net.family, b.dst, node, b.what);
+    const r = viaVxlanPool(pool, b.net.family, b.dst, node);
+    if (typeof r === 'string') skipped.push({ what: b.what, reason: r });
+    else add(r, b.what);
   }
-  // 3. The Loc-RIB. It is the bulk of the work (100k routes from a full table), so: next hops
-  // (a handful, one per peer) are parsed and formatted once, each prefix once, and the description
-  // of a route is built only for one that is skipped.
+  // 3. The Loc-RIB, one route at a time. It is the bulk of the work (100k routes from a full
+  // table), so next hops (a handful, one per peer) are parsed and formatted once.
   const hops = new Map<string, { nh: Net; gw: string } | null>();
   const hopOf = (s: string) => {
     let h = hops.get(s);
@@ -303,41 +327,31 @@ export function plan(input: PlanInput): DesiredState {
     }
     return h;
   };
-  for (const l of input.learned) {
-    const what = () => `learned ${l.prefix} via ${l.nextHop}`;
+  const externalRoutes = input.externalRoutes === true;
+  const learned = (l: LearnedRoute): LearnedOutcome => {
     const net = parseNet(l.prefix);
     const hop = hopOf(l.nextHop);
-    if (!net || !hop) {
-      skip(what, 'malformed prefix or next hop');
-      continue;
-    }
+    if (!net || !hop) return { skip: 'malformed prefix or next hop' };
     const { nh, gw } = hop;
-    if (nh.family !== net.family) {
-      skip(what, 'next hop of another family');
-      continue;
-    }
+    if (nh.family !== net.family) return { skip: 'next hop of another family' };
     const mine = net.family === 4 ? s4 : s6;
-    if (mine && mine.addr === nh.addr) continue; // our own advertisement
+    if (mine && mine.addr === nh.addr) return null; // our own advertisement
     const dst = `${formatIp(net.family, net.addr & mask(net.family, net.len))}/${net.len}`;
-    if (routes.has(routeKey({ family: net.family, dst }))) continue; // a block route or own blackhole wins
+    if (routes.has(routeKey({ family: net.family, dst }))) return null; // a block route or own blackhole wins
     const pool = poolOf(net);
-    if (!pool) {
-      if (input.externalRoutes) add(direct(net.family, dst, gw), what);
-      else skip(what, 'outside every pool');
-      continue;
-    }
+    if (!pool) return externalRoutes ? { route: direct(net.family, dst, gw) } : { skip: 'outside every pool' };
     if (wantsVxlan(pool.spec)) {
       const node = byAddr.get(`${net.family}|${nh.addr}`);
-      if (!node) skip(what, 'next hop is no known node (VXLAN needs its VTEP)');
-      else viaVxlanPool(pool, net.family, dst, node, what);
-      continue;
+      if (!node) return { skip: 'next hop is no known node (VXLAN needs its VTEP)' };
+      const r = viaVxlanPool(pool, net.family, dst, node);
+      return typeof r === 'string' ? { skip: r } : { route: r };
     }
     const ipip =
       net.family === 4 &&
       (pool.spec.ipipMode === 'Always' || (pool.spec.ipipMode === 'CrossSubnet' && !sameSubnet(4, nh.addr)));
-    if (ipip) add({ family: 4, dst, type: 'unicast', gateway: gw, dev: Devices.ipip, onlink: true }, what);
-    else add(direct(net.family, dst, gw), what);
-  }
+    if (ipip) return { route: { family: 4, dst, type: 'unicast', gateway: gw, dev: Devices.ipip, onlink: true } };
+    return { route: direct(net.family, dst, gw) };
+  };
 
   // VXLAN neighbours and FDB entries: one per remote VTEP.
   const neighbours: NeighSpec[] = [];
@@ -357,5 +371,5 @@ export function plan(input: PlanInput): DesiredState {
     }
   }
 
-  return { routes: [...routes.values()], neighbours, fdb, devices, podMtu: mtu.podMtu, skipped };
+  return { desired: { routes: [...routes.values()], neighbours, fdb, devices, podMtu: mtu.podMtu, skipped }, learned };
 }

@@ -170,6 +170,29 @@ export class RouteReconciler {
     this.kick();
   }
 
+  /**
+   * Changes some desired routes (key: routeKey; no route = no longer desired) and leaves the rest
+   * as they are: O(changes), for a learned table streaming in (learned-table.ts). The desired
+   * state's completeness stays as the last setDesired said.
+   */
+  patchRoutes(changes: readonly { key: string; route?: RouteSpec }[]): void {
+    for (const c of changes) {
+      const k = `route|${c.key}`;
+      const old = this.desired.get(k);
+      if (c.route) {
+        const o: KernelObject = { type: 'route', route: c.route };
+        if (old && same(old, o)) continue;
+        this.desired.set(k, o);
+      } else {
+        if (!old) continue;
+        this.desired.delete(k);
+      }
+      this.dirty.add(k);
+      this.failures.delete(k);
+    }
+    this.kick();
+  }
+
   /** Subscribes to kernel events, adopts what is there and starts the periodic resync. */
   start(): void {
     if (this.started) return;
@@ -440,6 +463,7 @@ export class RouteReconciler {
     }
     this.stats.passes++;
     this.stats.lastPassMs = this.clock.now() - t0;
+    if (changes.length) this.log.debug({ changes: changes.length, ms: this.stats.lastPassMs }, 'reconcile pass');
     this.onPass?.(this.stats.lastPassMs);
   }
 

@@ -21,7 +21,7 @@ export function routingSnapshot(
   state: ClusterState,
   self: string,
   uplink: string,
-  learned: readonly { prefix: string; nextHop: string }[],
+  learned?: readonly { prefix: string; nextHop: string }[],
 ): RoutingSnapshot | undefined {
   const me = state.nodes.find((n) => n.name === self);
   if (!me) return undefined;
@@ -37,6 +37,6 @@ export function routingSnapshot(
       disabled: p.disabled,
     })),
     blocks: state.blocks.filter((b) => b.node === self || alive.has(b.node)),
-    learned: learned.map((r) => ({ prefix: r.prefix, nextHop: r.nextHop })),
+    ...(learned ? { learned: learned.map((r) => ({ prefix: r.prefix, nextHop: r.nextHop })) } : {}),
   };
 }

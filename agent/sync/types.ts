@@ -32,5 +32,10 @@ export interface RoutingSnapshot {
   nodes: NodeSpec[];
   pools: PoolSpec[];
   blocks: { cidr: string; node: string }[];
-  learned: { prefix: string; nextHop: string }[];
+  /**
+   * The Loc-RIB's best routes. When present it replaces the data plane's learned table (tests,
+   * one-shot callers); the agent leaves it out and feeds the table change by change
+   * (Dataplane.changeLearned), so a streaming table costs O(changes), not O(table) per snapshot.
+   */
+  learned?: { prefix: string; nextHop: string }[];
 }

@@ -127,12 +127,18 @@ describe('route writers: ip -batch and petrel-netlink leave the same kernel stat
     assert.deepEqual(k, ['iface-down', 'iface-down', 'not-found', 'ok', 'ok']);
   });
 
-  test('10,000 routes in one batch land whole, then leave whole', async () => {
+  test('10,000 routes in one batch land whole, then leave whole; a failure in any chunk is reported at its index', async () => {
     const many = Array.from({ length: 10_000 }, (_, i) =>
       route({ dst: `21.${i >> 8}.${i & 255}.0/24`, gateway: '10.99.0.2', dev: 'eth0', onlink: true }),
     );
-    const k = await both(many.map((r) => ch('replace', r)));
-    assert.ok(k.every((x) => x === 'ok'));
+    // petrel-netlink gets the batch in chunks of 2048: failures either side of a boundary and at the end.
+    const bad = new Set([2047, 2048, 9999]);
+    const k = await both(many.map((r, i) => ch('replace', bad.has(i) ? route({ ...r, dev: 'nosuchdev' }) : r)));
+    assert.deepEqual(
+      k.flatMap((x, i) => (x === 'ok' ? [] : [`${i} ${x}`])),
+      ['2047 iface-down', '2048 iface-down', '9999 iface-down'],
+    );
+    assert.ok((await both([...bad].map((i) => ch('replace', many[i]!)))).every((x) => x === 'ok'));
     assert.equal((await nsNl.ipJson<unknown[]>('route', 'show', 'proto', '80')).length >= 10_000, true);
     const d = await both(many.map((r) => ch('delete', r)));
     assert.ok(d.every((x) => x === 'ok'));
