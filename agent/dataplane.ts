@@ -6,8 +6,10 @@
  * pod MTU for the CNI plugin (one source of truth: `<stateDir>/mtu`, Calico's /var/lib/calico/mtu).
  *
  * Complicating factors:
- *  - Snapshots come in bursts (every etcd event, every BGP route): one update runs at a time and
- *    only the newest pending snapshot is applied after it.
+ *  - Snapshots (nodes, pools, blocks) come in bursts of etcd events: one update runs at a time and
+ *    only the newest pending snapshot is applied after it; each plans the whole table again.
+ *  - The Loc-RIB arrives change by change (changeLearned), planned and diffed per prefix against
+ *    the last snapshot's plan (LearnedTable): a table streaming in costs O(changes).
  *  - Device set-up costs process starts (`ip -d -json link show`): only when the planned devices
  *    change, and again on every periodic resync (a tunnel deleted by hand comes back). A device
  *    created or removed flushes what was on it without route events: the routes are re-listed.

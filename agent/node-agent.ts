@@ -8,8 +8,9 @@
  *  - an address claimed by another node: a fatal DuplicateAddressError (the agent does not route).
  *  - etcd lost while running: the last state stays (sessions and, later, routes), the sync
  *    resumes when etcd returns.
- *  - the routing part (agent/routing, wired by the lead) takes `snapshot` events and fills the
- *    `routesProgrammed` / `routesReady` hooks.
+ *  - the routing part (agent/routing, wired in main.ts) takes `snapshot` events (nodes, pools,
+ *    blocks), `learned` events (Loc-RIB changes that pass the import filter, once per loop turn)
+ *    and `learnedReplace` (the filter changed), and fills the `routesProgrammed` / `routesReady` hooks.
  */
 import { EventEmitter } from 'node:events';
 import type { RouteEvent } from '../bgp/index.js';

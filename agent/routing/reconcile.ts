@@ -1,7 +1,8 @@
 /**
  * The route reconciler: declare, then apply (Calico's RouteTable.SetRoutes + Apply). Callers hand
- * it the whole desired state (setDesired(plan(input))); it diffs that against what it knows of the
- * kernel and applies only the difference through a Kernel.
+ * it the whole desired state (setDesired(plan(input))), or a change of some routes (patchRoutes,
+ * from a LearnedTable); it diffs that against what it knows of the kernel and applies only the
+ * difference through a Kernel.
  *
  * Complicating factors:
  * - Adopt on start, never flush: the first pass lists the kernel and leaves every route that
