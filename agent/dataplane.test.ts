@@ -245,3 +245,14 @@ test('Loc-RIB changes go to the kernel route by route; one that arrives during d
   ]);
   await dp.stop();
 });
+
+test("replaceLearned re-plans with the new table, not the last snapshot's own learned routes", async () => {
+  const { kernel, dp } = setup();
+  dp.start();
+  dp.update(snap(), true); // learned: 10.244.1.0/26
+  await settle(dp);
+  dp.replaceLearned([{ prefix: '10.244.7.0/26', nextHop: '10.99.0.12' }]);
+  await settle(dp);
+  assert.deepEqual([...kernel.routes.keys()].sort(), ['4|10.244.0.0/26', '4|10.244.7.0/26']);
+  await dp.stop();
+});

@@ -146,6 +146,10 @@ export class Dataplane {
   update(snap: RoutingSnapshot, complete: boolean): void {
     if (this.stopped) return;
     if (snap.learned) this.learned.replace(snap.learned);
+    this.queue(snap, complete);
+  }
+
+  private queue(snap: RoutingSnapshot, complete: boolean): void {
     this.last = { snap, complete };
     this.pending = this.last;
     if (!this.running) this.running = this.drain();
@@ -165,7 +169,8 @@ export class Dataplane {
   replaceLearned(all: readonly { prefix: string; nextHop: string }[]): void {
     if (this.stopped) return;
     this.learned.replace(all);
-    if (this.last) this.update(this.last.snap, this.last.complete);
+    // Re-queued as it was (a snapshot's own `learned` is not read again: `all` is newer).
+    if (this.last) this.queue(this.last.snap, this.last.complete);
   }
 
   private async drain(): Promise<void> {
@@ -180,9 +185,9 @@ export class Dataplane {
         this.lastError = (err as Error).message;
         this.log.warn({ err: this.lastError }, 'data plane update failed; retried on the next snapshot');
       }
-      // Planning is O(table): while a table streams in (a snapshot per BGP batch), wait as long as
-      // the last update took before planning again, so planning takes at most half the time and
-      // later snapshots coalesce. A lone change (a block claimed) is planned at once.
+      // An update plans the whole table (base and learned): during a burst of snapshots, wait as
+      // long as the last update took before planning again, so planning takes at most half the
+      // time and later snapshots coalesce. A lone change (a block claimed) is planned at once.
       const took = this.opts.clock.now() - t0;
       if (this.pending && took >= 5 && !this.stopped) {
         await new Promise<void>((r) => this.opts.clock.setTimer(Math.min(took, 1000), r));
@@ -214,8 +219,8 @@ export class Dataplane {
       // that way: re-list now rather than find them missing at the periodic resync.
       if (this.deviceResults.some((r) => r.action === 'created' || r.action === 'removed')) this.reconciler.resync();
     }
-    // No await since the learned table was planned against the new base: a change that arrived
-    // during the device set-up is in the table, and so in this desired state.
+    // Planned against the new base only here, after the device set-up's awaits and with none
+    // before setDesired: a Loc-RIB change that arrived meanwhile is in the table, so in this state.
     this.learned.setBase(base);
     this.reconciler.setDesired(
       { routes: [...desired.routes, ...this.learned.routes()], neighbours: desired.neighbours, fdb: desired.fdb },

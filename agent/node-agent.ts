@@ -287,8 +287,8 @@ export class NodeAgent extends EventEmitter<{
 
   private scheduleSnapshot(): void {
     if (this.snapshotTimer) return;
-    // Building a snapshot is O(table): after an expensive one, the next waits as long (bursts of
-    // BGP batches coalesce); a cheap one (a small table) goes out after this loop turn.
+    // A snapshot is O(nodes + blocks): after an expensive one, the next waits as long (bursts of
+    // etcd events coalesce); a cheap one goes out after this loop turn.
     const delay = this.lastSnapshotMs >= 5 ? Math.min(this.lastSnapshotMs, 500) : 0;
     this.snapshotTimer = this.deps.clock.setTimer(delay, () => {
       this.snapshotTimer = undefined;

@@ -321,7 +321,7 @@ const VALUED = new Set([
   'id',
 ]);
 
-/** The route monitor's receive buffer (bytes; `ip -rcvbuf`, forced as root). */
+/** The route monitor's receive buffer (bytes; `ip -rcvbuf`: the kernel caps it at net.core.rmem_max). */
 const MONITOR_RCVBUF = 64 << 20;
 /** After a monitor overflow, a full resync this much later (one for a burst of overflows). */
 const OVERFLOW_RESYNC_MS = 1000;
@@ -553,8 +553,8 @@ export class Iproute2Kernel implements Kernel {
     await Promise.all([
       runOne(this.ip, ipLines, ipIdx),
       runOne(this.bridge, brLines, brIdx),
-      // In chunks, all in flight at once: the helper writes one chunk to the kernel while the
-      // next is still being formatted and piped (it starts a batch when the batch is complete).
+      // In chunks, all in flight at once: the helper starts a batch only when it has all of it,
+      // so it writes one chunk to the kernel while the next ones are still coming down the pipe.
       ...(this.netlink ? chunked(nlLines, nlIdx).map(([l, i]) => runOne(this.netlink!, l, i)) : []),
     ]);
     return results;
@@ -578,9 +578,9 @@ export class Iproute2Kernel implements Kernel {
   private startMonitor(): void {
     this.monitorTimer = null;
     if (this.closed || this.watchers.size === 0) return;
-    // A large receive buffer (a cap the kernel charges as events queue, not an allocation): with
-    // iproute2's default a burst of our own writes (10k+ routes) overflows it (ENOBUFS) and events
-    // are lost.
+    // A larger receive buffer than iproute2's default (a cap charged as events queue, not an
+    // allocation): a burst of our own writes (10k+ routes) overflows the default (ENOBUFS) sooner.
+    // It can still overflow (rmem_max caps it); then the resync below.
     const [c, a] = nsCommand(this.netnsPath, 'ip', ['-rcvbuf', String(MONITOR_RCVBUF), 'monitor', 'route']);
     const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.monitor = p;

@@ -74,10 +74,15 @@ export interface Kernel {
 }
 
 /** The reconciler's key of a kernel object: type + identity (route: family|dst in the main table). */
+/** objectKey of a route from its routeKey (family|dst). */
+export function routeObjectKey(key: string): string {
+  return `route|${key}`;
+}
+
 export function objectKey(o: KernelObject): string {
   switch (o.type) {
     case 'route':
-      return `route|${routeKey(o.route)}`;
+      return routeObjectKey(routeKey(o.route));
     case 'neigh':
       return `neigh|${neighKey(o.neigh)}`;
     case 'fdb':

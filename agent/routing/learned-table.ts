@@ -38,10 +38,6 @@ export class LearnedTable {
   private readonly claims = new Map<string, string[]>();
   private base: BasePlan | undefined;
 
-  get size(): number {
-    return this.entries.size;
-  }
-
   /** A new base plan: every learned route is planned again against it. */
   setBase(base: BasePlan): void {
     this.base = base;

@@ -34,6 +34,7 @@ import {
   type KernelEvent,
   type KernelObject,
   objectKey,
+  routeObjectKey,
 } from './kernel.js';
 import type { DesiredState, FdbSpec, NeighSpec, RouteSpec } from './types.js';
 
@@ -178,7 +179,7 @@ export class RouteReconciler {
    */
   patchRoutes(changes: readonly { key: string; route?: RouteSpec }[]): void {
     for (const c of changes) {
-      const k = `route|${c.key}`;
+      const k = routeObjectKey(c.key);
       const old = this.desired.get(k);
       if (c.route) {
         const o: KernelObject = { type: 'route', route: c.route };

@@ -1,4 +1,4 @@
-/** PURE: cluster state + this node + learned routes -> the route planner's input (agent/routing). */
+/** PURE: cluster state + this node -> the route planner's input without the Loc-RIB (agent/routing; the data plane gets the Loc-RIB change by change). */
 import type { NodeRecord } from '../node/record.js';
 import type { ClusterState, NodeSpec, RoutingSnapshot } from './types.js';
 
@@ -17,12 +17,7 @@ function spec(n: NodeRecord): NodeSpec {
  * Other nodes are those with a record and a live lease (a dead node's routes go when its lease
  * expires, as its BGP session does). Blocks: confirmed affinities of every node.
  */
-export function routingSnapshot(
-  state: ClusterState,
-  self: string,
-  uplink: string,
-  learned?: readonly { prefix: string; nextHop: string }[],
-): RoutingSnapshot | undefined {
+export function routingSnapshot(state: ClusterState, self: string, uplink: string): RoutingSnapshot | undefined {
   const me = state.nodes.find((n) => n.name === self);
   if (!me) return undefined;
   const alive = new Set(state.alive);
@@ -37,6 +32,5 @@ export function routingSnapshot(
       disabled: p.disabled,
     })),
     blocks: state.blocks.filter((b) => b.node === self || alive.has(b.node)),
-    ...(learned ? { learned: learned.map((r) => ({ prefix: r.prefix, nextHop: r.nextHop })) } : {}),
   };
 }
