@@ -398,7 +398,8 @@ async function lan(n: number): Promise<Lan> {
   try {
     const hub = await createNetns('hub', 'petrel-b');
     made.push(hub);
-    await hub.ip('link', 'add', 'br0', 'type', 'bridge');
+    // A set MAC: a bridge without one takes its lowest port's, changing as the nodes' veths join.
+    await hub.ip('link', 'add', 'br0', 'address', '02:99:00:00:00:01', 'type', 'bridge');
     await hub.ip('addr', 'add', '10.99.0.1/16', 'dev', 'br0');
     await hub.ip('link', 'set', 'br0', 'up');
     const nodes: Netns[] = [];

@@ -43,7 +43,7 @@ import {
   stopAgentScript,
   waitGuestsReady,
 } from './guest-nodes.js';
-import { labAddresses, nodeAddresses, PROBE_PORT, STATUS_PORT, UPLINK } from './layout.js';
+import { bridgeMac, labAddresses, nodeAddresses, PROBE_PORT, STATUS_PORT, UPLINK } from './layout.js';
 import { ECHO } from './probe-js.js';
 import {
   createNetns,
@@ -588,7 +588,7 @@ export async function buildCluster(
     mkdirSync(s.dir, { recursive: true });
     say('fabric: bridge, etcd address, outside address');
     const fabric = await c.makeNetns('fabric');
-    await fabric.ip('link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0');
+    await fabric.ip('link', 'add', 'br0', 'address', bridgeMac(s.index, 1), 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0');
     await fabric.ip('addr', 'add', `${A.fabricIp}/24`, 'dev', 'br0');
     await fabric.ip('link', 'set', 'br0', 'up');
     // (On lo: this kernel may lack the dummy driver.)
@@ -608,7 +608,7 @@ export async function buildCluster(
       await fabric.ip('link', 'set', 'vrouter', 'master', 'br0', 'up');
       await router.ip('addr', 'add', `${A.routerIp}/24`, 'dev', 'up0');
       await router.ip('link', 'set', 'up0', 'up');
-      await router.ip('link', 'add', 'br1', 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0');
+      await router.ip('link', 'add', 'br1', 'address', bridgeMac(s.index, 2), 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0');
       await router.ip('addr', 'add', `${A.routedGw}/24`, 'dev', 'br1');
       await router.ip('link', 'set', 'br1', 'up');
       await router.ip('route', 'add', 'default', 'via', A.fabricIp);

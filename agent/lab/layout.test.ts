@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  bridgeMac,
   expectedEncap,
   freeLabIndex,
   LabConfigError,
@@ -83,4 +84,14 @@ test('pools per mode, and the encapsulation one packet must show', () => {
   assert.equal(expectedEncap('ipip-crosssubnet', false), 'ipip');
   assert.equal(parseMode('vxlan'), 'vxlan');
   assert.throws(() => parseMode('Always'), LabConfigError);
+});
+
+test('bridge MACs: set per lab and bridge, locally administered unicast, index checked', () => {
+  assert.equal(bridgeMac(0, 1), '02:99:00:00:00:01');
+  assert.equal(bridgeMac(250, 2), '02:99:fa:00:00:02');
+  assert.notEqual(bridgeMac(3, 1), bridgeMac(3, 2));
+  const first = Number.parseInt(bridgeMac(17, 1).slice(0, 2), 16);
+  assert.equal(first & 1, 0, 'unicast');
+  assert.equal(first & 2, 2, 'locally administered');
+  assert.throws(() => bridgeMac(251, 1), LabConfigError);
 });

@@ -70,6 +70,18 @@ export function labAddresses(index: number): LabAddresses {
   };
 }
 
+/**
+ * The MAC a lab bridge is created with (`which` 1 = fabric br0, 2 = the router's br1). A Linux bridge
+ * without an address of its own takes the lowest MAC among its ports, so it changes whenever a port
+ * joins (the external router, a routed node, a guest's tap): every neighbour entry for the bridge's IP
+ * (etcd's address) goes stale and traffic to etcd is lost until ARP resolves again. A set address stays.
+ */
+export function bridgeMac(index: number, which: 1 | 2): string {
+  if (!Number.isInteger(index) || index < 0 || index > MAX_LAB_INDEX)
+    throw new LabConfigError(`lab index ${index} out of 0..${MAX_LAB_INDEX}`);
+  return `02:99:${index.toString(16).padStart(2, '0')}:00:00:0${which}`;
+}
+
 /** Node K's addresses (1-based K); `routed` = behind the router. */
 export function nodeAddresses(index: number, k: number, routed: boolean): { ip: string; ip6: string } {
   if (!Number.isInteger(k) || k < 1 || k > MAX_NODES)

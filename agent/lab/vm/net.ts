@@ -10,6 +10,8 @@ import { atExit } from './cleanup.js';
 import { hostOk, hostRun, hostRunSync } from './host.js';
 
 export const BRIDGE = 'br0';
+/** A bridge made here gets a set MAC: otherwise it takes its lowest port's, changing as taps join. */
+const BRIDGE_MAC = '02:76:6d:00:00:01';
 
 export interface RigNetworkOptions {
   /** Use this existing namespace (left in place at destroy; a bridge made here is deleted). */
@@ -76,7 +78,7 @@ export async function createRigNetwork(o: RigNetworkOptions): Promise<RigNetwork
     await ip('link', 'set', 'lo', 'up');
     const hasBridge = (await hostRun('ip', ['-n', netns, 'link', 'show', BRIDGE])).code === 0;
     if (!hasBridge) {
-      await ip('link', 'add', BRIDGE, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
+      await ip('link', 'add', BRIDGE, 'address', BRIDGE_MAC, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
       ownBridge = true;
     }
     const have = await ip('-o', 'addr', 'show', 'dev', BRIDGE);

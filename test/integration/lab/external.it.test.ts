@@ -4,8 +4,10 @@
  * blocks it learned; `lab down` leaves nothing.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
+import { bridgeMac } from '../../../agent/lab/layout.js';
 import type { LabSummary } from '../../../agent/lab/report.js';
 import { listNetns, pidAlive } from '../../../agent/lab/sh.js';
 import type { LabState } from '../../../agent/lab/state.js';
@@ -58,6 +60,10 @@ test('lab up --ipv6 --external-router: BIRD peers with every node in both famili
   }
   for (const n of s.nodes) assert.equal(n.sessions.length, 3, `${n.name}: mesh + external v4 + external v6`);
   const state = JSON.parse(readFileSync(`/run/petrel-lab/${NAME}/state.json`, 'utf8')) as LabState;
+  // The external router's veth joined br0 after etcd was in use: the bridge kept its set MAC, so the
+  // nodes' neighbour entries for etcd's address stayed right (it used to take the lowest port MAC).
+  const br0 = execFileSync('ip', ['-n', state.fabric, '-o', 'link', 'show', 'br0'], { encoding: 'utf8' });
+  assert.match(br0, new RegExp(`link/ether ${bridgeMac(state.index, 1)} `));
   const bird = state.procs.find((p) => p.what === 'bird');
   assert.ok(bird && pidAlive(bird.pid));
   const down = await lab('down', '--name', NAME);
