@@ -570,6 +570,9 @@ export function openCluster(state: LabState, save: (s: LabState) => void = () =>
   return c;
 }
 
+/** Lab bridges: STP and multicast snooping off (a fabric, not a switch with loops). */
+const BRIDGE_TYPE = ['type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0'] as const;
+
 /**
  * Builds the topology of `state` (fabric, router, nodes), starts etcd, creates the pools and runs
  * the setup commands, then starts the agents. On failure, destroys what was made and rethrows.
@@ -588,7 +591,7 @@ export async function buildCluster(
     mkdirSync(s.dir, { recursive: true });
     say('fabric: bridge, etcd address, outside address');
     const fabric = await c.makeNetns('fabric');
-    await fabric.ip('link', 'add', 'br0', 'address', bridgeMac(s.index, 1), 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0');
+    await fabric.ip('link', 'add', 'br0', 'address', bridgeMac(s.index, 1), ...BRIDGE_TYPE);
     await fabric.ip('addr', 'add', `${A.fabricIp}/24`, 'dev', 'br0');
     await fabric.ip('link', 'set', 'br0', 'up');
     // (On lo: this kernel may lack the dummy driver.)
@@ -608,7 +611,7 @@ export async function buildCluster(
       await fabric.ip('link', 'set', 'vrouter', 'master', 'br0', 'up');
       await router.ip('addr', 'add', `${A.routerIp}/24`, 'dev', 'up0');
       await router.ip('link', 'set', 'up0', 'up');
-      await router.ip('link', 'add', 'br1', 'address', bridgeMac(s.index, 2), 'type', 'bridge', 'stp_state', '0', 'mcast_snooping', '0');
+      await router.ip('link', 'add', 'br1', 'address', bridgeMac(s.index, 2), ...BRIDGE_TYPE);
       await router.ip('addr', 'add', `${A.routedGw}/24`, 'dev', 'br1');
       await router.ip('link', 'set', 'br1', 'up');
       await router.ip('route', 'add', 'default', 'via', A.fabricIp);
