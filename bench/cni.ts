@@ -10,7 +10,9 @@
  * DEL p50 <= 2x; 16 concurrent ADDs p50 <= 2x; the 100-pod CRI burst <= 1.3x. `node -e 0` is
  * still printed as a reference point (the floor of the old Node SEA plugin), not a target.
  * Prints a table; writes bench/results/cni.json.
- *   node dist/bench/cni.js [--n 30] [--burst 100] [--cycles 10] [--no-cri]
+ *   node dist/bench/cni.js [--n 30] [--burst 100] [--cycles 10] [--no-cri] [--trace]
+ * --trace runs the plugins with PETREL_CNI_TRACE=1 and prints, for the sequential petrel ADDs, the
+ * median time of each phase mark (cni/trace.ts): where an ADD's milliseconds go.
  * The measuring loop runs in a child process inside the node netns (`--driver`), so that every
  * timing is one plugin process, without `ip netns exec` around it.
  */
@@ -45,6 +47,7 @@ interface DriverJob {
   seq: string[];
   par: string[];
   baselineRuns: number;
+  trace: boolean;
 }
 interface DriverOut {
   seqAdd: number[];
@@ -55,6 +58,8 @@ interface DriverOut {
   /** 16 concurrent `node -e 0`: the floor for 16 concurrent Node plugin processes on this machine. */
   baselinePar16: number[];
   errors: string[];
+  /** With --trace: each sequential ADD's `petrel-trace` marks (label -> ms since the spawn). */
+  traces: Record<string, number>[];
 }
 
 function timed(
@@ -62,16 +67,24 @@ function timed(
   args: string[],
   env: NodeJS.ProcessEnv,
   stdin: string,
-): Promise<{ ms: number; code: number; out: string }> {
+  trace = false,
+): Promise<{ ms: number; code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const p = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'ignore'] });
+    const p = spawn(cmd, args, {
+      env: trace ? { ...env, PETREL_CNI_TRACE: '1', PETREL_CNI_TRACE_T0: String(Date.now()) } : env,
+      stdio: ['pipe', 'pipe', trace ? 'pipe' : 'ignore'],
+    });
     let out = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => {
+    let err = '';
+    p.stdout?.setEncoding('utf8').on('data', (d: string) => {
       out += d;
     });
-    p.on('close', (code) => resolve({ ms: performance.now() - t0, code: code ?? 1, out }));
-    p.stdin.end(stdin);
+    p.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+    });
+    p.on('close', (code) => resolve({ ms: performance.now() - t0, code: code ?? 1, out, err }));
+    p.stdin?.end(stdin);
   });
 }
 
@@ -84,6 +97,7 @@ async function driver(job: DriverJob): Promise<DriverOut> {
     baseline: [],
     baselinePar16: [],
     errors: [],
+    traces: [],
   };
   let n = 0;
   const one = async (command: string, netns: string, id: string, prevResult?: unknown) => {
@@ -97,14 +111,16 @@ async function driver(job: DriverJob): Promise<DriverOut> {
       CNI_PATH: job.cniPath,
     };
     const conf = prevResult ? { ...job.conf, prevResult } : job.conf;
-    const r = await timed(job.plugin, [], env, JSON.stringify(conf));
+    const r = await timed(job.plugin, [], env, JSON.stringify(conf), job.trace);
     if (r.code !== 0) out.errors.push(`${command} ${id}: ${r.out.slice(0, 300)}`);
-    return { ms: r.ms, result: r.out ? (JSON.parse(r.out) as unknown) : undefined };
+    return { ms: r.ms, err: r.err, result: r.out ? (JSON.parse(r.out) as unknown) : undefined };
   };
   for (const ns of job.seq) {
     const id = `b${process.pid}s${n++}`;
     const a = await one('ADD', ns, id);
     out.seqAdd.push(a.ms);
+    const marks = parseTrace(a.err);
+    if (marks) out.traces.push({ ...marks, exit: a.ms });
     out.seqDel.push((await one('DEL', ns, id, a.result)).ms);
   }
   const ids = job.par.map(() => `b${process.pid}p${n++}`);
@@ -117,6 +133,25 @@ async function driver(job: DriverJob): Promise<DriverOut> {
   const par = await Promise.all(job.par.map(() => timed(process.execPath, ['-e', '0'], process.env, '')));
   out.baselinePar16 = par.map((r) => r.ms);
   return out;
+}
+
+/**
+ * A `petrel-trace exec=ms label=ms ...` stderr line as label -> ms since the spawn (marks are ms
+ * since the runtime's start; `exec` is the spawn-to-start time). Undefined without such a line.
+ */
+export function parseTrace(stderr: string): Record<string, number> | undefined {
+  const line = stderr.split('\n').find((l) => l.startsWith('petrel-trace '));
+  if (!line) return undefined;
+  const out: Record<string, number> = {};
+  let exec = 0;
+  for (const part of line.slice('petrel-trace '.length).trim().split(' ')) {
+    const [k, v] = part.split('=');
+    if (!k || v === undefined) continue;
+    if (k === 'exec') exec = Number(v);
+    else if (!(k in out)) out[k] = Number(v);
+  }
+  for (const k of Object.keys(out)) out[k] = (out[k] as number) + exec;
+  return { exec, ...out };
 }
 
 // ------------------------------------------------------------------ orchestration
@@ -132,6 +167,7 @@ async function pluginRound(w: World, name: string, plugin: string, conf: Record<
       seq: pods.slice(0, n).map((p) => p.path),
       par: pods.slice(n).map((p) => p.path),
       baselineRuns: 20,
+      trace: TRACE && name === 'petrel',
     };
     const self = fileURLToPath(import.meta.url);
     const r = await w.node.exec(process.execPath, [self, '--driver', JSON.stringify(job)]);
@@ -231,6 +267,8 @@ async function criRound(
   }
 }
 
+const TRACE = process.argv.includes('--trace');
+
 const f = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(1));
 
 async function main(): Promise<void> {
@@ -290,6 +328,14 @@ async function main(): Promise<void> {
           .map((xs, i) => f(pct(xs, i % 2 === 0 ? 50 : 99)))
           .join(' | ')} |`,
       );
+    }
+    if (petrel.traces.length > 0) {
+      const labels = [...new Set(petrel.traces.flatMap((t) => Object.keys(t)))];
+      const at = labels
+        .map((l) => [l, med(petrel.traces.flatMap((t) => (t[l] === undefined ? [] : [t[l]])))] as const)
+        .sort((a, b) => a[1] - b[1]);
+      console.log(`\npetrel ADD phases (median ms since the spawn, ${petrel.traces.length} ADDs):`);
+      console.log(at.map(([l, ms]) => `${l} ${ms.toFixed(1)}`).join(' | '));
     }
     const basePar = [...petrel.baselinePar16, ...ptp.baselinePar16];
     console.log(

@@ -25,7 +25,8 @@ export type AssignFields = Omit<Extract<AgentRequest, { op: 'assign' }>, 'v' | '
 
 /** What the commands need from IPAM (the fake in tests implements the same). */
 export interface IpamClient {
-  assign(req: AssignFields): Promise<WireAssignment[]>;
+  /** `onSent`: called once the request is on its way (then the caller's own start-up work can run). */
+  assign(req: AssignFields, onSent?: () => void): Promise<WireAssignment[]>;
   release(handle: string): Promise<string[]>;
   get(handle: string): Promise<WireAssignment[]>;
   status(): Promise<void>;
@@ -192,7 +193,7 @@ export class AgentClient implements IpamClient {
     }
   }
 
-  private async call(req: AnyReq): Promise<OkResponse> {
+  private async call(req: AnyReq, onSent?: () => void): Promise<OkResponse> {
     if (this.failed) throw this.failed;
     mark('connect');
     const conn = await this.open();
@@ -215,14 +216,15 @@ export class AgentClient implements IpamClient {
         },
       });
       conn.write(encodeLine(full));
+      onSent?.();
     });
     mark(`agent-${req.op}`);
     if (!res.ok) throw wireToCniError(res.error, this.socketPath);
     return res;
   }
 
-  async assign(req: Parameters<IpamClient['assign']>[0]): Promise<WireAssignment[]> {
-    return (await this.call({ op: 'assign', ...req })).assignments ?? [];
+  async assign(req: AssignFields, onSent?: () => void): Promise<WireAssignment[]> {
+    return (await this.call({ op: 'assign', ...req }, onSent)).assignments ?? [];
   }
   async release(handle: string): Promise<string[]> {
     return (await this.call({ op: 'release', handle })).released ?? [];

@@ -25,17 +25,24 @@ export class FakeIpamClient implements IpamClient {
     this.failures.set(op, [...(this.failures.get(op) ?? []), err]);
   }
 
-  private async call<T>(op: Op, req: Record<string, unknown>, pick: (r: Record<string, unknown>) => T): Promise<T> {
+  private async call<T>(
+    op: Op,
+    req: Record<string, unknown>,
+    pick: (r: Record<string, unknown>) => T,
+    onSent?: () => void,
+  ): Promise<T> {
     this.calls.push(op);
     const err = this.failures.get(op)?.shift();
     if (err) throw err;
-    const res = await this.service.handle({ v: 1, id: 1, op, ...req } as Parameters<IpamService['handle']>[0]);
+    const answer = this.service.handle({ v: 1, id: 1, op, ...req } as Parameters<IpamService['handle']>[0]);
+    onSent?.();
+    const res = await answer;
     if (!res.ok) throw wireToCniError(res.error, '/fake.sock');
     return pick(res as unknown as Record<string, unknown>);
   }
 
-  assign(req: Parameters<IpamClient['assign']>[0]): Promise<WireAssignment[]> {
-    return this.call('assign', req, (r) => (r.assignments as WireAssignment[]) ?? []);
+  assign(req: Parameters<IpamClient['assign']>[0], onSent?: () => void): Promise<WireAssignment[]> {
+    return this.call('assign', req, (r) => (r.assignments as WireAssignment[]) ?? [], onSent);
   }
   release(handle: string): Promise<string[]> {
     return this.call('release', { handle }, (r) => (r.released as string[]) ?? []);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { ManualClock } from '../agent/common/clock.js';
 import { silentLogger } from '../agent/common/logger.js';
 import { Ipam } from './allocator.js';
-import { IpamError } from './errors.js';
+import { HandleExistsError, IpamError } from './errors.js';
 import { check, takeSnapshot } from './inspect.js';
 import { keys } from './keys.js';
 import { MemoryStore } from './memory-store.js';
@@ -333,5 +333,59 @@ test('a failing batch rejects every caller in it and leaves nothing assigned', a
     const held = await ipam.ipsByHandle(`f${i}`);
     assert.equal(held.length, r.status === 'fulfilled' ? 1 : 0);
   }
+  await assertClean(store);
+});
+
+test('fresh: a new handle is assigned without a read of it; a held one fails, nothing written, others in its batch served', async () => {
+  const { store, ipam } = setup();
+  await ipam.addPool({ name: 'p', cidr: '10.0.0.0/16' });
+  await ipam.addPool({ name: 'p6', cidr: 'fd00::/48' });
+  await ipam.autoAssign({ handle: 'warm', node: 'n1', num4: 1 });
+  const reads = () => store.calls.filter((c) => c.op === 'get' && c.key.startsWith(keys.handles)).length;
+  const commits = () => store.calls.filter((c) => c.op === 'commit').length;
+  let r0 = reads();
+  let c0 = commits();
+  const [solo] = await ipam.autoAssign({ handle: 'pod-0', node: 'n1', num4: 1, fresh: true });
+  assert.ok(solo);
+  assert.deepEqual([reads() - r0, commits() - c0], [0, 1], 'a new handle: not read, one commit');
+  // Dual stack under one fresh handle: the IPv6 part reads the handle the IPv4 part wrote (no
+  // conflicting commit on the way).
+  r0 = reads();
+  c0 = commits();
+  const first = await ipam.autoAssign({ handle: 'pod-a', node: 'n1', num4: 1, num6: 1, fresh: true });
+  assert.deepEqual(
+    first.map((a) => a.family),
+    [4, 6],
+  );
+  assert.equal(reads() - r0, 1, 'the IPv6 part reads the handle once');
+  assert.equal(
+    commits() - c0,
+    4,
+    'IPv4 assignment, IPv6 block claim (two phases), IPv6 assignment: no lost compare-and-swap on the way',
+  );
+  const revBefore = (await store.get(keys.handle('pod-a')))?.modRevision;
+  const [held, other] = await Promise.allSettled([
+    ipam.autoAssign({ handle: 'pod-a', node: 'n1', num4: 1, fresh: true }),
+    ipam.autoAssign({ handle: 'pod-b', node: 'n1', num4: 1, fresh: true }),
+  ]);
+  assert.equal(held.status, 'rejected');
+  assert.ok(held.status === 'rejected' && held.reason instanceof HandleExistsError);
+  assert.equal(other.status, 'fulfilled');
+  assert.equal((await store.get(keys.handle('pod-a')))?.modRevision, revBefore, 'the held handle is untouched');
+  assert.deepEqual((await ipam.ipsByHandle('pod-a')).map((a) => a.ip).sort(), first.map((a) => a.ip).sort());
+  // Without fresh the same call adds to the handle (the old contract, still there for its callers).
+  await ipam.autoAssign({ handle: 'pod-a', node: 'n1', num4: 1 });
+  assert.equal((await ipam.ipsByHandle('pod-a')).length, 3);
+  await assertClean(store);
+});
+
+test('fresh while borrowing: a held handle fails before anything is taken from the other node', async () => {
+  const { store, ipam } = setup();
+  await ipam.addPool({ name: 'tiny', cidr: '10.9.0.0/28', blockSize: 28 });
+  await ipam.autoAssign({ handle: 'a', node: 'n1', num4: 1 });
+  const [b] = await ipam.autoAssign({ handle: 'b', node: 'n2', num4: 1, fresh: true });
+  assert.ok(b, 'n2 borrows for a fresh handle');
+  await assert.rejects(ipam.autoAssign({ handle: 'b', node: 'n2', num4: 1, fresh: true }), HandleExistsError);
+  assert.equal((await ipam.ipsByHandle('b')).length, 1);
   await assertClean(store);
 });

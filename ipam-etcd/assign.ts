@@ -14,12 +14,13 @@
  *    queued per node and family and merged into one transaction per block (Batcher). Block claims
  *    are serialised per node in this process.
  *  - Handles of new pods do not exist yet: the first attempt assumes so and reads them only after
- *    a conflict.
+ *    a conflict. A `fresh` request (the caller says the handle is new) whose handle turns out to
+ *    exist ends there with HandleExistsError, nothing written for it, before it has any address.
  */
 import { Batcher } from './batch.js';
 import { assign, assignOrdinal, bumpSequence, freeCount, ipToOrdinal, newBlock, ordinalToIp } from './block.js';
 import { blockCount, blockOf, contains, fnv1a32, formatCidr, nthBlock, parseCidr, parseIp } from './cidr.js';
-import { ConflictError, IpamError } from './errors.js';
+import { ConflictError, HandleExistsError, IpamError } from './errors.js';
 import { blockCidrFromKey, checkName, keys } from './keys.js';
 import { poolOf, toAssignment, usablePools } from './pools.js';
 import { parseAffinity, serialize } from './records.js';
@@ -48,6 +49,12 @@ interface AffineRequest {
   owner: AllocationAttrs;
   usable: Pool[];
   got: Assignment[];
+  /** The handle must not exist yet (AutoAssignArgs.fresh, and nothing assigned in this call so far). */
+  fresh: boolean;
+  /** This call already wrote the handle (another family or round): read it on the first try. */
+  held: boolean;
+  /** Set when a fresh request found its handle: rejected with this instead of resolved. */
+  err?: HandleExistsError;
   resolve: (got: Assignment[]) => void;
   reject: (err: unknown) => void;
 }
@@ -89,7 +96,10 @@ export class Assigner {
       for (const [family, n] of want) {
         if (n === 0) continue;
         const usable = usablePools(pools, family, args.node, labels, args.pools);
-        done.push(...(await this.assignFamily(family, n, usable, cfg, args)));
+        // After the first family the handle exists (this call wrote it): not fresh, read it.
+        const sofar = done.length > 0;
+        const fam = { ...args, fresh: !!args.fresh && !sofar, held: sofar };
+        done.push(...(await this.assignFamily(family, n, usable, cfg, fam)));
       }
     } catch (err) {
       if (done.length > 0) {
@@ -108,7 +118,7 @@ export class Assigner {
     num: number,
     usable: Pool[],
     cfg: IpamConfig,
-    args: AutoAssignArgs,
+    args: AutoAssignArgs & { held?: boolean },
   ): Promise<Assignment[]> {
     const out: Assignment[] = [];
     const owner: AllocationAttrs = { ...(args.attrs ?? {}), node: args.node };
@@ -119,7 +129,11 @@ export class Assigner {
     // 1. The node's own blocks (requests from concurrent callers merged into one transaction per
     //    block), then 2. a new block claimed for the node, and again.
     for (let round = 0; out.length < num && round < 64; round++) {
-      out.push(...(await this.affineAssign(args.node, family, usable, num - out.length, args.handle, owner)));
+      const fresh = !!args.fresh && out.length === 0;
+      const held = !!args.held || out.length > 0;
+      out.push(
+        ...(await this.affineAssign(args.node, family, usable, num - out.length, args.handle, owner, fresh, held)),
+      );
       if (out.length >= num) break;
       const claim = await this.claimForNode(args.node, family, usable, maxBlocks);
       if (claim === 'limit') {
@@ -137,7 +151,8 @@ export class Assigner {
         const cidr = blockCidrFromKey(key);
         const pool = inUsable(cidr);
         if (!pool) continue;
-        out.push(...(await this.assignFromBlock(cidr, pool, num - out.length, args.handle, owner, null)));
+        const fresh = !!args.fresh && out.length === 0;
+        out.push(...(await this.assignFromBlock(cidr, pool, num - out.length, args.handle, owner, null, fresh)));
       }
     }
 
@@ -175,9 +190,11 @@ export class Assigner {
     num: number,
     handle: string,
     owner: AllocationAttrs,
+    fresh: boolean,
+    held: boolean,
   ): Promise<Assignment[]> {
     return new Promise<Assignment[]>((resolve, reject) => {
-      this.batches.push(`${node}/${family}`, { num, handle, owner, usable, got: [], resolve, reject });
+      this.batches.push(`${node}/${family}`, { num, handle, owner, usable, got: [], fresh, held, resolve, reject });
     });
   }
 
@@ -187,11 +204,14 @@ export class Assigner {
       const affs = await tx.cached(`affinities/${node}`, () => tx.nodeAffinities(node));
       for (const a of affs) {
         if (a.state !== 'confirmed') continue;
-        if (!batch.some((r) => r.got.length < r.num && poolOf(r.usable, a.cidr))) continue;
+        if (!batch.some((r) => !r.err && r.got.length < r.num && poolOf(r.usable, a.cidr))) continue;
         await this.assignBatchFromBlock(node, a.cidr, batch);
-        if (batch.every((r) => r.got.length >= r.num)) break;
+        if (batch.every((r) => r.err || r.got.length >= r.num)) break;
       }
-      for (const r of batch) r.resolve(r.got);
+      for (const r of batch) {
+        if (r.err) r.reject(r.err);
+        else r.resolve(r.got);
+      }
     } catch (err) {
       // The callers never learn of addresses already committed for them: hand those back here.
       const stranded = batch.flatMap((r) => r.got.map((a) => a.ip));
@@ -204,41 +224,65 @@ export class Assigner {
     }
   }
 
-  /** One transaction per attempt: as many of the batch's outstanding addresses as the block has. */
+  /**
+   * As many of the batch's outstanding addresses as the block has, one transaction per try. The
+   * first try uses the cached block and assumes the handles this call has not written yet absent
+   * (new pods'): a conflict then is most often such a handle existing (a repeated request), so it
+   * is tried again at once with everything read, without the backoff a contended block gets.
+   */
   private async assignBatchFromBlock(node: string, cidr: string, batch: AffineRequest[]): Promise<void> {
-    const tx = this.tx;
-    await tx.retrying(`assign from ${cidr}`, async (attempt) => {
-      const blk = attempt === 0 ? await tx.readBlockCached(cidr) : await tx.readBlock(cidr);
-      if (!blk || blk.value.affinity !== hostAffinity(node) || freeCount(blk.value) === 0) return;
-      let block = blk.value;
-      const takes: { r: AffineRequest; pool: Pool; ordinals: number[] }[] = [];
-      for (const r of batch) {
-        const pool = poolOf(r.usable, cidr);
-        const want = r.num - r.got.length;
-        if (!pool || want <= 0 || freeCount(block) === 0) continue;
-        const t = assign(block, want, r.handle, r.owner, tx.clock.wallNow());
-        block = t.block;
-        takes.push({ r, pool, ordinals: t.ordinals });
+    await this.tx.retrying(`assign from ${cidr}`, async (attempt) => {
+      if (attempt > 0) return this.takeFromBlock(node, cidr, batch, true);
+      try {
+        await this.takeFromBlock(node, cidr, batch, false);
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        await this.takeFromBlock(node, cidr, batch, true);
       }
-      if (takes.length === 0) return;
-      const perHandle = new Map<string, number>();
-      for (const t of takes) perHandle.set(t.r.handle, (perHandle.get(t.r.handle) ?? 0) + t.ordinals.length);
-      // Handles of new pods do not exist yet: assume so first, read them only after a conflict.
-      const handles = await Promise.all(
-        [...perHandle.keys()].map(async (id) => [id, attempt === 0 ? null : await tx.readHandle(id)] as const),
-      );
-      const conds: Cond[] = [{ key: keys.block(cidr), modRevision: blk.rev }];
-      const writes: Write[] = [{ key: keys.block(cidr), value: serialize(bumpSequence(block)) }];
-      for (const [id, h] of handles) {
-        const hw = handleWrite(id, h, { [cidr]: perHandle.get(id) ?? 0 });
-        if (hw) {
-          conds.push(hw.cond);
-          writes.push(hw.write);
-        }
-      }
-      await tx.commit(conds, writes);
-      for (const t of takes) t.r.got.push(...t.ordinals.map((o) => toAssignment(ordinalToIp(block, o), cidr, t.pool)));
     });
+  }
+
+  /**
+   * One transaction: the block and every handle involved. `readAll`: the block from etcd and every
+   * handle read (a fresh request whose handle exists leaves the batch: HandleExistsError); else the
+   * cached block, and only handles known to exist are read (written earlier in this call).
+   */
+  private async takeFromBlock(node: string, cidr: string, batch: AffineRequest[], readAll: boolean): Promise<void> {
+    const tx = this.tx;
+    const blk = readAll ? await tx.readBlock(cidr) : await tx.readBlockCached(cidr);
+    if (!blk || blk.value.affinity !== hostAffinity(node) || freeCount(blk.value) === 0) return;
+    const open = batch.filter((r) => !r.err && r.got.length < r.num);
+    const ids = [...new Set(open.filter((r) => readAll || r.held || r.got.length > 0).map((r) => r.handle))];
+    const read = new Map(await Promise.all(ids.map(async (id) => [id, await tx.readHandle(id)] as const)));
+    if (readAll) {
+      for (const r of open)
+        if (r.fresh && r.got.length === 0 && read.get(r.handle)) r.err = new HandleExistsError(r.handle);
+    }
+    let block = blk.value;
+    const takes: { r: AffineRequest; pool: Pool; ordinals: number[] }[] = [];
+    for (const r of batch) {
+      if (r.err) continue;
+      const pool = poolOf(r.usable, cidr);
+      const want = r.num - r.got.length;
+      if (!pool || want <= 0 || freeCount(block) === 0) continue;
+      const t = assign(block, want, r.handle, r.owner, tx.clock.wallNow());
+      block = t.block;
+      takes.push({ r, pool, ordinals: t.ordinals });
+    }
+    if (takes.length === 0) return;
+    const perHandle = new Map<string, number>();
+    for (const t of takes) perHandle.set(t.r.handle, (perHandle.get(t.r.handle) ?? 0) + t.ordinals.length);
+    const conds: Cond[] = [{ key: keys.block(cidr), modRevision: blk.rev }];
+    const writes: Write[] = [{ key: keys.block(cidr), value: serialize(bumpSequence(block)) }];
+    for (const [id, n] of perHandle) {
+      const hw = handleWrite(id, read.get(id) ?? null, { [cidr]: n });
+      if (hw) {
+        conds.push(hw.cond);
+        writes.push(hw.write);
+      }
+    }
+    await tx.commit(conds, writes);
+    for (const t of takes) t.r.got.push(...t.ordinals.map((o) => toAssignment(ordinalToIp(block, o), cidr, t.pool)));
   }
 
   /**
@@ -290,10 +334,12 @@ export class Assigner {
     handle: string,
     owner: AllocationAttrs,
     affineTo: string | null,
+    fresh = false,
   ): Promise<Assignment[]> {
     const tx = this.tx;
     return tx.retrying(`assign from ${cidr}`, async () => {
       const [blk, h] = await Promise.all([tx.readBlock(cidr), tx.readHandle(handle)]);
+      if (fresh && h) throw new HandleExistsError(handle);
       if (!blk || freeCount(blk.value) === 0) return [];
       if (affineTo !== null && blk.value.affinity !== hostAffinity(affineTo)) return [];
       const { block, ordinals } = assign(blk.value, num, handle, owner, tx.clock.wallNow());

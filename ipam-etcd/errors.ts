@@ -41,6 +41,17 @@ export class ConflictError extends IpamError {
   }
 }
 
+/**
+ * An assignment asked for a new handle (`fresh`) found the handle already holding addresses: a
+ * repeated request for the same pod. Nothing was written; the caller reads what the handle holds.
+ */
+export class HandleExistsError extends IpamError {
+  override readonly name = 'HandleExistsError';
+  constructor(readonly handle: string) {
+    super('conflict', `handle ${handle} already holds addresses`);
+  }
+}
+
 export function isIpamError(err: unknown, kind?: IpamErrorKind): err is IpamError {
   return err instanceof IpamError && (kind === undefined || err.kind === kind);
 }

@@ -91,6 +91,12 @@ export interface AutoAssignArgs {
   /** Restrict to these pool names (each must exist and be enabled). */
   pools?: string[];
   attrs?: AllocationAttrs;
+  /**
+   * The handle is a new one (a new pod's): if it already holds addresses, fail with
+   * HandleExistsError and write nothing, instead of adding to it. Lets an idempotent caller skip
+   * reading the handle first: the assignment's transaction already requires the handle to be absent.
+   */
+  fresh?: boolean;
 }
 
 export interface AssignArgs {

@@ -3,7 +3,7 @@
  * IPv6 pools; addresses are handed out in order; `failNext(op, err)` makes the next call of `op`
  * throw; `calls` records every call.
  */
-import { IpamError } from '../../ipam-etcd/errors.js';
+import { HandleExistsError, IpamError } from '../../ipam-etcd/errors.js';
 import type { AssignArgs, Assignment, AutoAssignArgs, Pool } from '../../ipam-etcd/types.js';
 import type { IpamBackend } from './service.js';
 
@@ -81,6 +81,9 @@ export class FakeIpam implements IpamBackend {
 
   async autoAssign(args: AutoAssignArgs): Promise<Assignment[]> {
     this.enter('autoAssign', args);
+    if (args.fresh && [...this.used.values()].some((u) => u.handle === args.handle)) {
+      throw new HandleExistsError(args.handle);
+    }
     const out: Assignment[] = [];
     for (const [family, num] of [
       [4, args.num4 ?? 0],

@@ -12,6 +12,7 @@
  *  - Partial failure: a static multi-address request that fails midway releases what it took.
  */
 
+import { HandleExistsError } from '../../ipam-etcd/errors.js';
 import type { Assignment, IpamApi, Pool } from '../../ipam-etcd/types.js';
 import type { Logger } from '../common/logger.js';
 import { applyPodIpam, mentionsPodIpam } from './pod-ipam.js';
@@ -197,16 +198,45 @@ export class IpamService {
 
   private async assign(asked: AssignRequest): Promise<WireAssignment[]> {
     // Idempotent: a repeated ADD for the same handle gets what the handle already holds (its pod's
-    // annotations were applied when it was assigned: the API server is not asked again).
-    const held = await this.ipam.ipsByHandle(asked.handle);
-    const req = held.length > 0 ? asked : await this.withPodAnnotations(asked);
-    // Gateways for the pools the addresses come from (the annotations may have chosen them).
-    const gwPools = held.length > 0 ? [...new Set(held.map((a) => a.pool))] : req.pools;
-    const pools = req.gateways ? await this.serial('gateways', () => this.reserveGateways(gwPools)) : undefined;
+    // annotations were applied when it was assigned: a failed read of them does not fail it).
+    // Without annotations to read or addresses named, the handle is not read first: the assignment
+    // asks for a fresh handle (its transaction requires the handle to be absent) and only a repeat
+    // pays the read, after HandleExistsError. Otherwise the handle and the pod are read together.
+    const annotated = this.readsAnnotations(asked);
+    if (!annotated && !asked.ips?.length) {
+      try {
+        return await this.assignNew(asked, true);
+      } catch (err) {
+        if (!(err instanceof HandleExistsError)) throw err;
+        return this.heldResult(asked, await this.ipam.ipsByHandle(asked.handle));
+      }
+    }
+    const [held, req] = await Promise.all([
+      this.ipam.ipsByHandle(asked.handle),
+      annotated ? this.withPodAnnotations(asked).catch((err: unknown) => err as Error) : asked,
+    ]);
+    if (held.length > 0) return this.heldResult(asked, held);
+    if (req instanceof Error) throw req;
+    return this.assignNew(req, false);
+  }
+
+  /** The answer for a handle that already holds addresses (gateways of the pools they are from). */
+  private async heldResult(asked: AssignRequest, held: Assignment[]): Promise<WireAssignment[]> {
+    if (held.length === 0) throw new ServiceError('conflict', `handle ${asked.handle} changed during the request`);
+    const gwPools = [...new Set(held.map((a) => a.pool))];
+    const pools = asked.gateways ? await this.serial('gateways', () => this.reserveGateways(gwPools)) : undefined;
+    return this.answer(held, pools);
+  }
+
+  private answer(list: Assignment[], pools: Map<string, Pool> | undefined): WireAssignment[] {
     const mtu = this.opts.podMtu?.();
-    const out = (list: Assignment[]) =>
-      (pools ? this.withGateways(list, pools) : list.map(wire)).map((a) => (mtu ? { ...a, podMtu: mtu } : a));
-    if (held.length > 0) return out(held);
+    return (pools ? this.withGateways(list, pools) : list.map(wire)).map((a) => (mtu ? { ...a, podMtu: mtu } : a));
+  }
+
+  /** Assigns for a handle that held nothing when the request started (`fresh`: not read, see assign). */
+  private async assignNew(req: AssignRequest, fresh: boolean): Promise<WireAssignment[]> {
+    // Gateways for the pools the addresses come from (the annotations may have chosen them).
+    const pools = req.gateways ? await this.serial('gateways', () => this.reserveGateways(req.pools)) : undefined;
     const attrs: Record<string, string> = { ...(req.attrs ?? {}), node: this.nodeName };
     let got: Assignment[] = [];
     try {
@@ -215,7 +245,7 @@ export class IpamService {
           got.push(await this.ipam.assignIp({ ip, handle: req.handle, node: this.nodeName, attrs }));
         }
       } else {
-        const args = { handle: req.handle, node: this.nodeName, num4: req.num4, num6: req.num6, attrs };
+        const args = { handle: req.handle, node: this.nodeName, num4: req.num4, num6: req.num6, attrs, fresh };
         got = await this.ipam.autoAssign(req.pools ? { ...args, pools: req.pools } : args);
         const n4 = got.filter((a) => a.family === 4).length;
         const n6 = got.length - n4;
@@ -223,15 +253,17 @@ export class IpamService {
           throw new ServiceError('exhausted', `asked for ${req.num4} IPv4 + ${req.num6} IPv6, got ${n4} + ${n6}`);
         }
       }
-      const pools = req.pools;
-      const outside = pools ? got.filter((a) => !pools.includes(a.pool)) : [];
-      if (pools && outside.length > 0) {
+      const allowed = req.pools;
+      const outside = allowed ? got.filter((a) => !allowed.includes(a.pool)) : [];
+      if (allowed && outside.length > 0) {
         throw new ServiceError(
           'invalid',
-          `${outside.map((a) => `${a.ip} (pool ${a.pool})`).join(', ')} not in the allowed pools [${pools.join(', ')}]`,
+          `${outside.map((a) => `${a.ip} (pool ${a.pool})`).join(', ')} not in the allowed pools [${allowed.join(', ')}]`,
         );
       }
     } catch (err) {
+      // A fresh handle found held: nothing was written for this call, and the addresses are not ours.
+      if (err instanceof HandleExistsError) throw err;
       // Roll back whatever this call took (never addresses the handle held before: it held none).
       await this.ipam
         .releaseByHandle(req.handle)
@@ -242,7 +274,12 @@ export class IpamService {
       { handle: req.handle, ips: got.map((a) => a.ip), pod: attrs.pod, namespace: attrs.namespace },
       'assigned',
     );
-    return out(got);
+    return this.answer(got, pools);
+  }
+
+  /** Whether the request's pod annotations are to be read (Kubernetes pods, with an API to ask). */
+  private readsAnnotations(req: AssignRequest): boolean {
+    return !!this.opts.podAnnotations && !!req.attrs?.namespace && !!req.attrs?.pod;
   }
 
   /**

@@ -12,6 +12,7 @@ import { CniCode, CniError } from '../errors.js';
 import { GATEWAY_V4, GATEWAY_V6, HOST_VETH_MAC, hostVethName, podMac, vethAlias } from '../names.js';
 import { resultDns } from '../netconf.js';
 import { IpError } from '../netns.js';
+import { mark } from '../trace.js';
 import type { CniResult } from '../types.js';
 import { destroyVeth, type PodAddress, SetupError, setupVeth, type VethPlan } from '../veth.js';
 import type { CommandContext } from './context.js';
@@ -117,18 +118,14 @@ export async function cmdAdd(ctx: CommandContext): Promise<CniResult> {
     );
   }
   // The `ip -batch` processes start while the agent assigns the addresses (their start-up is then
-  // off the critical path), just after the request went out (setImmediate: after the socket's
-  // connect and write); if ADD fails before using them, dispatch ends them.
-  const leased = acquire(ctx);
-  const prepared = new Promise<void>((resolve) =>
-    setImmediate(() => {
-      netns.prepare?.(env.netns);
-      resolve();
-    }),
-  );
-  const [got] = await Promise.allSettled([leased, prepared]);
-  if (got.status === 'rejected') throw got.reason;
-  const lease = got.value;
+  // off the critical path), just after the request went out: their spawns are synchronous, and
+  // before the write they would delay the request itself. If ADD fails before using them,
+  // dispatch ends them.
+  const lease = await acquire(ctx, () => {
+    mark('prepare');
+    netns.prepare?.(env.netns);
+  });
+  mark('assigned');
   const addresses: PodAddress[] = lease.addresses;
   const plan: VethPlan = {
     containerId: env.containerId,

@@ -51,7 +51,12 @@ export function staticIps(ctx: Pick<CommandContext, 'env' | 'conf'>): string[] {
   return [...new Set(out)];
 }
 
-export async function acquire(ctx: CommandContext): Promise<Lease> {
+/**
+ * The addresses for ADD. `onSent` runs once the request is on its way (written to the agent, or
+ * the delegate started), not before: ADD starts its `ip` processes there, and their start-up
+ * (synchronous spawns) must not delay the request itself. It does not run if the request failed first.
+ */
+export async function acquire(ctx: CommandContext, onSent?: () => void): Promise<Lease> {
   const handle = pluginHandle(ctx.conf.name, ctx.env.containerId);
   if (isPetrelIpam(ctx)) {
     const client = ctx.ipam();
@@ -65,7 +70,7 @@ export async function acquire(ctx: CommandContext): Promise<Lease> {
     };
     if (ipam?.pools) req.pools = ipam.pools;
     if (ips.length > 0) req.ips = ips;
-    const assignments = await client.assign(req);
+    const assignments = await client.assign(req, onSent);
     if (assignments.length === 0) throw new CniError(CniCode.Internal, 'petrel-agent assigned no address');
     return {
       addresses: assignments.map((a) => ({ ip: a.ip, family: a.family })),
@@ -81,7 +86,9 @@ export async function acquire(ctx: CommandContext): Promise<Lease> {
   };
   let raw: unknown;
   try {
-    raw = await ctx.runner.exec(type, 'ADD', ctx.stdin, {}, ctx.env.path);
+    const answer = ctx.runner.exec(type, 'ADD', ctx.stdin, {}, ctx.env.path);
+    onSent?.();
+    raw = await answer;
   } catch (err) {
     // A delegate killed at its deadline may have taken an address before it hung: its DEL (with
     // its own deadline) gives it back. A delegate that answered with an error cleaned up itself.
