@@ -92,6 +92,21 @@ test('ADD: result names host veth and pod interface, ips point at the pod interf
   assert.ok(w.ipam.closed, 'agent connection closed');
 });
 
+test('ADD: the ip processes start once the assign request is out, before any wiring; not at all when it failed', async () => {
+  const w = world();
+  const seen: { sent: string[]; batches: number }[] = [];
+  w.netns.onPrepare = () => seen.push({ sent: [...w.ipam.sent], batches: w.netns.calls.length });
+  const ok = await w.run('ADD');
+  assert.equal(ok.exitCode, 0, ok.stdout);
+  assert.deepEqual(w.netns.prepared, [NETNS]);
+  assert.deepEqual(seen, [{ sent: ['assign'], batches: 0 }]);
+  const v = world();
+  v.ipam.failNext('assign');
+  const failed = await v.run('ADD');
+  assert.equal(parse(failed.stdout).code, 11);
+  assert.deepEqual(v.netns.prepared, [], 'nothing spawned for a request that never went out');
+});
+
 test('ADD twice: same address, stale host veth replaced', async () => {
   const w = world();
   const a = parse((await w.run('ADD')).stdout) as { ips: { address: string }[] };

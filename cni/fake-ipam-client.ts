@@ -15,6 +15,8 @@ export class FakeIpamClient implements IpamClient {
   readonly ipam = new FakeIpam([fakePool('default', '10.1.0.0/24'), fakePool('v6', 'fd00:1::/120')]);
   readonly service = new IpamService({ ipam: this.ipam, nodeName: 'node-1', log: silentLogger });
   readonly calls: Op[] = [];
+  /** Requests that went out (handed to the service), in order. */
+  readonly sent: Op[] = [];
   private readonly failures = new Map<Op, Error[]>();
   closed = false;
 
@@ -35,6 +37,7 @@ export class FakeIpamClient implements IpamClient {
     const err = this.failures.get(op)?.shift();
     if (err) throw err;
     const answer = this.service.handle({ v: 1, id: 1, op, ...req } as Parameters<IpamService['handle']>[0]);
+    this.sent.push(op);
     onSent?.();
     const res = await answer;
     if (!res.ok) throw wireToCniError(res.error, '/fake.sock');

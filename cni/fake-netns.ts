@@ -47,6 +47,15 @@ export class FakeNetns implements NetnsExec {
   /** Canned answers for queries, by first line. */
   readonly answers = new Map<string, unknown[]>();
   private readonly faults = new Map<FakeOp, Fault[]>();
+  /** Netns paths `prepare` was called with (the real boundary spawns its `ip` processes there). */
+  readonly prepared: string[] = [];
+  /** Called inside `prepare`, to see what had happened by then. */
+  onPrepare: (() => void) | undefined;
+
+  prepare(netnsPath?: string): void {
+    this.prepared.push(netnsPath ?? '');
+    this.onPrepare?.();
+  }
 
   /** The state is shared: the deadline is recorded and applies to the next hangs. */
   withTimeout(ms: number): FakeNetns {
