@@ -29,7 +29,7 @@ import {
   type KernelEvent,
   type KernelOp,
 } from './kernel.js';
-import { NetlinkChannel } from './kernel-netlink.js';
+import { NetlinkChannel, type NetlinkWatchEvent } from './kernel-netlink.js';
 import { formatRequestLine } from './netlink/codec.js';
 import { canonicalIp, canonicalPrefix } from './plan.js';
 import { Devices, type Family, type FdbSpec, type NeighSpec, PETREL_ROUTE_PROTO, type RouteSpec } from './types.js';
@@ -408,6 +408,8 @@ export class Iproute2Kernel implements Kernel {
   private netlink: NetlinkChannel | null;
   private readonly netlinkFallback: boolean;
   private monitor: ChildProcess | null = null;
+  /** Routes are watched through petrel-netlink (its own changes dropped there) instead of `ip monitor`. */
+  private watchingNetlink = false;
   private monitorTimer: TimerHandle | null = null;
   private overflowTimer: TimerHandle | null = null;
   private watchers = new Set<(e: KernelEvent) => void>();
@@ -564,7 +566,7 @@ export class Iproute2Kernel implements Kernel {
     // The reconciler starts watching when the agent starts: the route writer starts with it.
     if (!this.closed && !this.netlink?.unusable) this.netlink?.warm();
     this.watchers.add(onEvent);
-    if (!this.monitor && !this.monitorTimer) this.startMonitor();
+    if (!this.monitor && !this.monitorTimer && !this.watchingNetlink) this.startMonitor();
     return () => {
       this.watchers.delete(onEvent);
       if (this.watchers.size === 0) this.stopMonitor();
@@ -578,6 +580,16 @@ export class Iproute2Kernel implements Kernel {
   private startMonitor(): void {
     this.monitorTimer = null;
     if (this.closed || this.watchers.size === 0) return;
+    // With petrel-netlink writing the routes, it watches them too and drops the notifications of
+    // its own changes (a 100k-route burst would otherwise come back as 100k lines to parse here,
+    // and overflow `ip monitor`'s buffer, which rmem_max caps).
+    const nl = this.netlink;
+    if (nl && !nl.unusable) {
+      this.watchingNetlink = true;
+      nl.watch((e) => this.onNetlinkEvent(nl, e));
+      return;
+    }
+    this.watchingNetlink = false;
     // A larger receive buffer than iproute2's default (a cap charged as events queue, not an
     // allocation): a burst of our own writes (10k+ routes) overflows the default (ENOBUFS) sooner.
     // It can still overflow (rmem_max caps it); then the resync below.
@@ -620,7 +632,50 @@ export class Iproute2Kernel implements Kernel {
     p.on('error', gone);
   }
 
+  private onNetlinkEvent(nl: NetlinkChannel, e: NetlinkWatchEvent): void {
+    if (this.closed || this.watchers.size === 0 || !this.watchingNetlink) return;
+    if (e.type === 'route') {
+      const l = e.line;
+      const route = routeFromJson(l.family, {
+        dst: l.dst,
+        type: l.type,
+        ...(l.gateway ? { gateway: l.gateway } : {}),
+        ...(l.dev ? { dev: l.dev } : {}),
+        flags: l.onlink ? ['onlink'] : [],
+      });
+      if (route) this.emit({ type: 'route', deleted: l.op === 'delete', ours: true, route });
+      return;
+    }
+    if (e.died) {
+      // Unseen changes while no helper watched: resync now; a new helper (or, if it cannot run
+      // here, `ip monitor`) watches after the restart delay.
+      this.emit({ type: 'lost', reason: e.reason });
+      if (this.monitorTimer) return;
+      this.monitorTimer = this.clock.setTimer(this.restartMs, () => {
+        this.monitorTimer = null;
+        if (this.closed || this.watchers.size === 0) return;
+        if (nl.unusable) {
+          nl.unwatch();
+          this.startMonitor();
+        } else nl.rewatch();
+      });
+      return;
+    }
+    // Notifications dropped (ENOBUFS): one resync for a storm of them.
+    if (!this.overflowTimer) {
+      this.overflowTimer = this.clock.setTimer(OVERFLOW_RESYNC_MS, () => {
+        this.overflowTimer = null;
+        if (this.watchingNetlink) this.emit({ type: 'lost', reason: e.reason });
+      });
+      this.overflowTimer.unref();
+    }
+  }
+
   private stopMonitor(): Promise<void> {
+    if (this.watchingNetlink) {
+      this.watchingNetlink = false;
+      this.netlink?.unwatch();
+    }
     this.monitorTimer?.cancel();
     this.monitorTimer = null;
     this.overflowTimer?.cancel();

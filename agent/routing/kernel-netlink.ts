@@ -14,6 +14,7 @@ import { accessSync, constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import { KernelError } from './kernel.js';
+import { parseRequestLine, type RequestLine } from './netlink/codec.js';
 
 export const NETLINK_HELPER = 'petrel-netlink';
 
@@ -36,6 +37,12 @@ export function findNetlinkHelper(selfPath: string | undefined, pathEnv = proces
   return undefined;
 }
 
+/** What a watcher gets: a change to a route of ours made by someone else, or a loss of events. */
+export type NetlinkWatchEvent =
+  | { type: 'route'; line: RequestLine }
+  /** `died`: the helper is gone (not just notifications dropped): rewatch() starts a new one. */
+  | { type: 'lost'; reason: string; died: boolean };
+
 interface Pending {
   errors: Map<number, string>;
   resolve: (errors: Map<number, string>) => void;
@@ -55,6 +62,8 @@ export class NetlinkChannel {
    * back to `ip -batch` when allowed (--route-writer auto).
    */
   unusable = false;
+  /** The watcher (watch()): the helper is asked to watch routes each time it starts. */
+  private watcher: ((e: NetlinkWatchEvent) => void) | undefined;
 
   /** `argv`: the helper's command line, e.g. nsenter --net=PATH petrel-netlink (kernel-iproute2.ts nsCommand). */
   constructor(
@@ -82,6 +91,7 @@ export class NetlinkChannel {
     p.stderr!.setEncoding('utf8');
     p.stderr!.on('data', (d: string) => this.log.warn({ stderr: d.trim() }, 'petrel-netlink'));
     p.stdin!.on('error', () => {});
+    if (this.watcher) p.stdin!.write('W\n');
     const gone = (why: string) => {
       if (this.proc !== p) return;
       this.proc = null;
@@ -89,6 +99,8 @@ export class NetlinkChannel {
       const q = [...this.pending.values()];
       this.pending.clear();
       for (const b of q) b.reject(new KernelError('add', 'transient', `${NETLINK_HELPER} ${why}`));
+      // Whatever changed while no helper watched is unknown: the watcher resyncs (and restarts it).
+      this.watcher?.({ type: 'lost', reason: `${NETLINK_HELPER} ${why}`, died: true });
     };
     p.on('exit', (code, sig) => gone(`exited (${sig ?? code})`));
     p.on('error', (e) => gone(`failed: ${e.message}`));
@@ -114,6 +126,21 @@ export class NetlinkChannel {
       this.log.error({ msg: line.slice(2) }, 'petrel-netlink cannot work');
       return;
     }
+    if (kind === 'M') {
+      let l: RequestLine;
+      try {
+        l = parseRequestLine(line.slice(2));
+      } catch {
+        this.log.warn({ line }, 'petrel-netlink: unreadable route notification');
+        return;
+      }
+      this.watcher?.({ type: 'route', line: l });
+      return;
+    }
+    if (kind === 'L') {
+      this.watcher?.({ type: 'lost', reason: line.slice(2), died: false });
+      return;
+    }
     const sp2 = line.indexOf(' ', sp1 + 1);
     const id = Number(line.slice(sp1 + 1, sp2 < 0 ? undefined : sp2));
     const b = this.pending.get(id);
@@ -126,6 +153,28 @@ export class NetlinkChannel {
       const sp3 = line.indexOf(' ', sp2 + 1);
       b.errors.set(Number(line.slice(sp2 + 1, sp3)), line.slice(sp3 + 1));
     }
+  }
+
+  /**
+   * Watches the routes of ours (protocol 80, main table) that others change, through the helper
+   * (started now if it is not running, and asked again whenever it is restarted). `onEvent` also
+   * gets `lost` when the helper dropped notifications or died (then the caller should resync; the
+   * next `run` or `rewatch` starts a new helper).
+   */
+  watch(onEvent: (e: NetlinkWatchEvent) => void): void {
+    const fresh = this.watcher === undefined;
+    this.watcher = onEvent;
+    if (this.proc && fresh) this.proc.stdin!.write('W\n');
+    else this.ensure();
+  }
+
+  /** Starts the helper again after it died, so that it watches (no-op while it runs). */
+  rewatch(): void {
+    if (this.watcher && !this.unusable) this.ensure();
+  }
+
+  unwatch(): void {
+    this.watcher = undefined;
   }
 
   /** `lines` are codec.ts request lines; resolves with index → error text. */

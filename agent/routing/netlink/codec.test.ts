@@ -13,6 +13,7 @@ import {
   NLM_F_REQUEST,
   parseAnswers,
   parseRequestLine,
+  parseRouteEvents,
   RTM_DELROUTE,
   RTM_NEWROUTE,
 } from './codec.js';
@@ -179,4 +180,37 @@ test('request lines round-trip; malformed lines are refused', () => {
     'add 4 unicast x - - 2',
   ])
     assert.throws(() => parseRequestLine(bad), CodecError, bad);
+});
+
+test("route notifications: ours decoded, our own socket's echoes, other protocols and tables skipped", () => {
+  const buf = new Uint8Array(8 * MAX_ROUTE_REQUEST + 64);
+  const dv = new DataView(buf.buffer);
+  let off = 0;
+  /** A request as the kernel's notification of it: nlmsg_pid = the port whose request caused it. */
+  const put = (r: Parameters<typeof encodeRouteRequest>[0], port: number, edit?: (at: number) => void) => {
+    const n = encodeRouteRequest(r, 1, false, buf, off);
+    dv.setUint32(off + 12, port, true);
+    edit?.(off);
+    off += n;
+  };
+  put(
+    { op: 'add', family: 4, type: 'unicast', dst: '10.244.1.0/26', gateway: '10.99.0.12', oif: 3, onlink: true },
+    4242,
+  );
+  put({ op: 'add', family: 4, type: 'unicast', dst: '10.244.2.0/26', gateway: '10.99.0.13', oif: 3 }, 777); // our echo
+  put({ op: 'delete', family: 6, type: 'unicast', dst: 'fd10:244::/122' }, 0); // by the kernel
+  put({ op: 'add', family: 4, type: 'blackhole', dst: '10.244.9.0/26' }, 99);
+  put({ op: 'add', family: 4, type: 'unicast', dst: '10.1.0.0/16', gateway: '10.99.0.1' }, 5, (at) => {
+    buf[at + 16 + 5] = 4; // protocol static: not ours
+  });
+  put({ op: 'add', family: 4, type: 'unicast', dst: '10.2.0.0/16', gateway: '10.99.0.1' }, 5, (at) => {
+    buf[at + 16 + 4] = 100; // another table
+  });
+  assert.deepEqual(parseRouteEvents(buf, off, 777), [
+    { deleted: false, family: 4, type: 'unicast', dst: '10.244.1.0/26', gateway: '10.99.0.12', oif: 3, onlink: true },
+    { deleted: true, family: 6, type: 'unicast', dst: 'fd10:244::/122', oif: 0, onlink: false },
+    { deleted: false, family: 4, type: 'blackhole', dst: '10.244.9.0/26', oif: 0, onlink: false },
+  ]);
+  // A truncated message ends the walk without throwing.
+  assert.equal(parseRouteEvents(buf, 20, 777).length, 0);
 });

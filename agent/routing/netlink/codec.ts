@@ -17,7 +17,7 @@
  * NETLINK_CAP_ACK, so an error echoes only the request's header, and NETLINK_EXT_ACK, so it may
  * carry the kernel's message text, e.g. "Nexthop has invalid gateway").
  */
-import { parseIpv4Into, parseIpv6Into } from '../../common/ip.js';
+import { formatIpv4, formatIpv6, parseIpv4Into, parseIpv6Into } from '../../common/ip.js';
 import { PETREL_ROUTE_PROTO } from '../types.js';
 
 export const AF_INET = 2;
@@ -48,6 +48,7 @@ const RTNH_F_ONLINK = 4;
 const RTA_DST = 1;
 const RTA_OIF = 4;
 const RTA_GATEWAY = 5;
+const RTA_TABLE = 15;
 const NLMSGERR_ATTR_MSG = 1;
 
 const NLMSG_HDRLEN = 16;
@@ -183,6 +184,83 @@ export function parseAnswers(buf: Uint8Array, len: number): NetlinkAnswer[] {
         t += align4(tl);
       }
       out.push(a);
+    }
+    o += align4(mlen);
+  }
+  return out;
+}
+
+/** A route notification of ours (protocol 80, main table) from the kernel's route multicast groups. */
+export interface RouteEvent {
+  deleted: boolean;
+  family: 4 | 6;
+  type: 'unicast' | 'blackhole';
+  /** "ADDR/LEN". */
+  dst: string;
+  gateway?: string;
+  /** Interface index (0 = none). */
+  oif: number;
+  onlink: boolean;
+}
+
+/**
+ * Reads the RTM_NEWROUTE / RTM_DELROUTE notifications in `buf[0..len)` that the reconciler cares
+ * about: protocol 80, main table, unicast or blackhole. A notification's nlmsg_pid is the port of
+ * the socket whose request caused it: those with `skipPort` (our own request socket's) are our own
+ * changes' echoes and are skipped; a change by anyone else, or by the kernel (port 0: a device
+ * went away), is returned.
+ */
+export function parseRouteEvents(buf: Uint8Array, len: number, skipPort: number): RouteEvent[] {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: RouteEvent[] = [];
+  let o = 0;
+  while (o + NLMSG_HDRLEN <= len) {
+    const mlen = dv.getUint32(o, true);
+    if (mlen < NLMSG_HDRLEN || o + mlen > len) break;
+    const type = dv.getUint16(o + 4, true);
+    const r = o + NLMSG_HDRLEN;
+    if (
+      (type === RTM_NEWROUTE || type === RTM_DELROUTE) &&
+      mlen >= NLMSG_HDRLEN + RTMSG_LEN &&
+      dv.getUint32(o + 12, true) !== skipPort >>> 0
+    ) {
+      const fam = buf[r];
+      const rtype = buf[r + 7];
+      let table = buf[r + 4] as number;
+      if (
+        (fam === AF_INET || fam === AF_INET6) &&
+        buf[r + 5] === PETREL_ROUTE_PROTO &&
+        (rtype === RTN_UNICAST || rtype === RTN_BLACKHOLE)
+      ) {
+        const family = fam === AF_INET ? 4 : 6;
+        const alen = family === 4 ? 4 : 16;
+        const fmt = (at: number) => (family === 4 ? formatIpv4(buf, at) : formatIpv6(buf, at));
+        let dst = family === 4 ? '0.0.0.0' : '::';
+        let gateway: string | undefined;
+        let oif = 0;
+        for (let t = r + RTMSG_LEN; t + 4 <= o + mlen; ) {
+          const tl = dv.getUint16(t, true);
+          const tt = dv.getUint16(t + 2, true) & 0x3fff;
+          if (tl < 4 || t + tl > o + mlen) break;
+          if (tt === RTA_DST && tl >= 4 + alen) dst = fmt(t + 4);
+          else if (tt === RTA_GATEWAY && tl >= 4 + alen) gateway = fmt(t + 4);
+          else if (tt === RTA_OIF && tl >= 8) oif = dv.getUint32(t + 4, true);
+          else if (tt === RTA_TABLE && tl >= 8) table = dv.getUint32(t + 4, true);
+          t += align4(tl);
+        }
+        if (table === RT_TABLE_MAIN) {
+          const e: RouteEvent = {
+            deleted: type === RTM_DELROUTE,
+            family,
+            type: rtype === RTN_BLACKHOLE ? 'blackhole' : 'unicast',
+            dst: `${dst}/${buf[r + 1]}`,
+            oif,
+            onlink: (dv.getUint32(r + 8, true) & RTNH_F_ONLINK) !== 0,
+          };
+          if (gateway) e.gateway = gateway;
+          out.push(e);
+        }
+      }
     }
     o += align4(mlen);
   }

@@ -7,8 +7,16 @@
  * namespace, and talks to it over stdin/stdout:
  *
  *   in:  `B <id> <n>` then n lines `OP FAMILY TYPE DST GATEWAY|- DEV|- ONLINK`  (codec.ts)
+ *        `W`: watch the kernel's routes from now on (see below)
  *   out: `E <id> <index> <message>` per failed line, then `D <id>`; `F <message>` when the socket
  *        cannot be opened (then it exits 1).
+ *        With W: `M add|delete FAMILY TYPE DST GATEWAY|- DEV|- ONLINK` for each change to a route of
+ *        ours (protocol 80, main table) that someone else made (another process, or the kernel
+ *        when a device went away), and `L <reason>` when notifications were lost (the agent
+ *        resyncs). Our own changes' notifications are dropped here, by the port of the socket that
+ *        caused them (nlmsg_pid), so a 100k-route burst costs the agent nothing to watch; the
+ *        watching socket's receive buffer is forced to 64 MiB (root: not capped by rmem_max) and is
+ *        drained after every chunk of requests and every 20 ms.
  *
  * A device name is resolved to its index once per batch (a tunnel device recreated between batches
  * gets its new index). No answer within the receive timeout (5 s) fails the rest of the chunk as
@@ -19,12 +27,14 @@ import {
   CodecError,
   encodeRouteRequest,
   errnoMessage,
+  formatRequestLine,
   MAX_ROUTE_REQUEST,
   NETLINK_CAP_ACK,
   NETLINK_EXT_ACK,
   NETLINK_ROUTE,
   parseAnswers,
   parseRequestLine,
+  parseRouteEvents,
   type RouteRequest,
   SOL_NETLINK,
 } from './codec.js';
@@ -32,6 +42,12 @@ import {
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0x80000;
+const SOCK_NONBLOCK = 0x800;
+const MSG_DONTWAIT = 0x40;
+/** Legacy multicast group bits (bind's nl_groups): RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE. */
+const ROUTE_GROUPS = 0x40 | 0x400;
+const WATCH_RCVBUF = 64 << 20;
+const WATCH_POLL_MS = 20;
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
 const SO_RCVBUFFORCE = 33;
@@ -52,6 +68,8 @@ const { symbols: c } = dlopen('libc.so.6', {
   send: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
   recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
   if_nametoindex: { args: [FFIType.ptr], returns: FFIType.u32 },
+  if_indextoname: { args: [FFIType.u32, FFIType.ptr], returns: FFIType.ptr },
+  getsockname: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
 });
 const errno = (): number => read.i32(c.__errno_location() as Pointer, 0);
@@ -85,6 +103,14 @@ let fd = (() => {
     process.exit(1);
   }
 })();
+/** The request socket's netlink port: the nlmsg_pid of the notifications our own changes cause. */
+function portOf(sock: number): number {
+  const sa = new Uint8Array(12);
+  const len = new Uint32Array([12]);
+  if (c.getsockname(sock, ptr(sa), ptr(len)) !== 0) return 0;
+  return new DataView(sa.buffer).getUint32(4, true);
+}
+let port = portOf(fd);
 let seq = 1;
 const sendBuf = new Uint8Array(CHUNK * MAX_ROUTE_REQUEST);
 const recvBuf = new Uint8Array(1 << 20);
@@ -137,6 +163,63 @@ function failChunk(id: string, seqs: Map<number, number>, msg: string): void {
   seqs.clear();
   c.close(fd);
   fd = openSocket();
+  port = portOf(fd);
+}
+
+// ------------------------------------------------------------------ watching (W)
+let mon = -1;
+const monBuf = new Uint8Array(1 << 20);
+const nameBuf = new Uint8Array(16);
+
+function ifname(index: number): string | undefined {
+  if (c.if_indextoname(index, ptr(nameBuf)) === null) return undefined;
+  const end = nameBuf.indexOf(0);
+  return new TextDecoder().decode(nameBuf.subarray(0, end < 0 ? 16 : end));
+}
+
+function startWatch(): void {
+  if (mon >= 0) return;
+  const s = Number(c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE));
+  const sa = new Uint8Array(12);
+  const dv = new DataView(sa.buffer);
+  dv.setUint16(0, AF_NETLINK, true);
+  dv.setUint32(8, ROUTE_GROUPS, true);
+  if (s < 0 || c.bind(s, ptr(sa), 12) !== 0) {
+    process.stdout.write(`L cannot watch routes: errno ${errno()}\n`);
+    if (s >= 0) c.close(s);
+    return;
+  }
+  if (!setInt(s, SOL_SOCKET, SO_RCVBUFFORCE, WATCH_RCVBUF)) setInt(s, SOL_SOCKET, SO_RCVBUF, WATCH_RCVBUF);
+  mon = s;
+  setInterval(drainWatch, WATCH_POLL_MS);
+}
+
+/** Reads every queued notification; writes the changes that are not our own. */
+function drainWatch(): void {
+  if (mon < 0) return;
+  const lines: string[] = [];
+  let lost = false;
+  for (;;) {
+    const r = Number(c.recv(mon, ptr(monBuf), monBuf.length, MSG_DONTWAIT));
+    if (r < 0) {
+      const e = errno();
+      if (e === EINTR) continue;
+      if (e === ENOBUFS) {
+        lost = true;
+        continue;
+      }
+      break; // EAGAIN: nothing more queued
+    }
+    if (r === 0) break;
+    for (const ev of parseRouteEvents(monBuf, r, port)) {
+      const dev = ev.oif ? ifname(ev.oif) : undefined;
+      lines.push(
+        `M ${formatRequestLine({ op: ev.deleted ? 'delete' : 'add', family: ev.family, type: ev.type, dst: ev.dst, ...(ev.gateway ? { gateway: ev.gateway } : {}), ...(dev ? { dev } : {}), onlink: ev.onlink })}`,
+      );
+    }
+  }
+  if (lost) lines.push('L route notifications lost (ENOBUFS)');
+  if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 function runBatch(id: string, lines: string[]): void {
@@ -151,6 +234,7 @@ function runBatch(id: string, lines: string[]): void {
     const dv = new DataView(sendBuf.buffer);
     dv.setUint16(lastOff + 6, dv.getUint16(lastOff + 6, true) | 0x4, true);
     sendChunk(id, len, seqs, lastSeq);
+    drainWatch();
     len = 0;
     inChunk = 0;
     seqs = new Map();
@@ -200,6 +284,8 @@ process.stdin.on('data', (d: string) => {
     start = i + 1;
     if (pending) {
       pending.lines.push(line);
+    } else if (line === 'W') {
+      startWatch();
     } else {
       const m = /^B (\S+) (\d+)$/.exec(line);
       if (!m) {

@@ -161,6 +161,12 @@ describe('petrel plugin in namespaces', { skip }, () => {
     const b = await add(pod, id);
     assert.equal(podIp(b), podIp(a));
     assert.equal(b.interfaces[0]?.name, a.interfaces[0]?.name);
+    // The repeat's assignment found the handle held (a new pod's is not read first): it took no
+    // second address and left the handle and block records consistent.
+    const held = [...(await allocations(w))].filter(([, h]) => h === `petrel-test.${id}`).map(([ip]) => ip);
+    assert.deepEqual(held, [podIp(a)]);
+    const check = await w.petrelctl('ipam', 'check');
+    assert.equal(check.code, 0, `${check.stdout}${check.stderr}`);
     assert.deepEqual(await linkNames(pod), ['lo', 'eth0']);
     assert.equal((await nodeLinks()).filter((n) => n === a.interfaces[0]?.name).length, 1);
     const srv = await startEchoServer(pod, '0.0.0.0', 8080, 'again');

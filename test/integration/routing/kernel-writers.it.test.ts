@@ -6,6 +6,9 @@
  * give the same result kind for each change (exists, not-found, iface-down). Also: a foreign route
  * is never overwritten or deleted, a 10,000-route batch lands whole, the helper dying fails only
  * the batches in flight (transient) and the next batch starts a new one, close() leaves no process.
+ * Watching through petrel-netlink: changes others make to routes of ours are events, our own
+ * writes are not (dropped in the helper by the notification's port); a dead helper is a `lost`
+ * event and a new helper watches again.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../../../agent/common/log.js';
-import type { Change, ChangeResult } from '../../../agent/routing/kernel.js';
+import type { Change, ChangeResult, KernelEvent } from '../../../agent/routing/kernel.js';
 import { Iproute2Kernel } from '../../../agent/routing/kernel-iproute2.js';
 import type { RouteSpec } from '../../../agent/routing/types.js';
 import { SEA_DIR } from '../../helpers/bins.js';
@@ -142,6 +145,58 @@ describe('route writers: ip -batch and petrel-netlink leave the same kernel stat
     assert.equal((await nsNl.ipJson<unknown[]>('route', 'show', 'proto', '80')).length >= 10_000, true);
     const d = await both(many.map((r) => ch('delete', r)));
     assert.ok(d.every((x) => x === 'ok'));
+  });
+
+  test('watching: others changing our routes are events, our own writes none; a dead helper is lost, then watched again', async () => {
+    const events: KernelEvent[] = [];
+    const stop = kNl.watch((e) => events.push(e));
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 100 && !ok(); i++) await sleep(20);
+      assert.ok(ok(), `${what}: ${JSON.stringify(events)}`);
+    };
+    const seen = () =>
+      events.map((e) =>
+        e.type === 'lost'
+          ? 'lost'
+          : `${e.deleted ? 'del' : 'add'} ${e.ours ? 'ours' : 'foreign'} ${e.route.type} ${e.route.dst} via ${e.route.gateway ?? '-'} dev ${e.route.dev ?? '-'}${e.route.onlink ? ' onlink' : ''}`,
+      );
+    const own = Array.from({ length: 2000 }, (_, i) =>
+      route({ dst: `10.${50 + (i >> 10)}.${(i >> 2) & 255}.${(i & 3) * 64}/26`, gateway: '10.99.0.2', dev: 'eth0' }),
+    );
+    try {
+      await sleep(100);
+      assert.ok(kinds(await kNl.apply(own.map((r) => ch('add', r)))).every((k) => k === 'ok'));
+      assert.ok(kinds(await kNl.apply([ch('delete', own[1]!)])).every((k) => k === 'ok'));
+      await sleep(200);
+      assert.deepEqual(seen(), [], 'our own 2,000 adds and a delete come back as nothing');
+      await nsNl.ip('route', 'del', '10.50.0.0/26', 'proto', '80');
+      await nsNl.ip('route', 'add', '10.60.0.0/26', 'via', '10.99.0.3', 'dev', 'eth0', 'proto', '80', 'onlink');
+      await nsNl.ip('route', 'add', '10.61.0.0/26', 'via', '10.99.0.3', 'proto', 'static');
+      await nsNl.ip('route', 'add', 'blackhole', '10.62.0.0/26', 'proto', '80', 'table', '100');
+      await until('two events', () => events.length >= 2);
+      await sleep(100);
+      assert.deepEqual(seen(), [
+        'del ours unicast 10.50.0.0/26 via 10.99.0.2 dev eth0',
+        'add ours unicast 10.60.0.0/26 via 10.99.0.3 dev eth0 onlink',
+      ]);
+      events.length = 0;
+      const pid = kNl.pids().find(isHelper);
+      assert.ok(pid, 'a petrel-netlink process is running');
+      process.kill(pid, 'SIGKILL');
+      await until('lost', () => events.length >= 1);
+      assert.deepEqual(seen(), ['lost']);
+      await until('a new helper', () => kNl.pids().some((p) => isHelper(p) && p !== pid));
+      await sleep(100);
+      await nsNl.ip('route', 'del', '10.60.0.0/26', 'proto', '80');
+      await until('the new helper watches', () => events.length >= 2);
+      assert.deepEqual(seen(), ['lost', 'del ours unicast 10.60.0.0/26 via 10.99.0.3 dev eth0 onlink']);
+    } finally {
+      stop();
+      await kNl.apply(own.map((r) => ch('delete', r)));
+      await nsNl.ip('route', 'flush', 'proto', 'static').catch(() => undefined);
+      await nsNl.ip('route', 'flush', 'table', '100').catch(() => undefined);
+    }
   });
 
   test('the helper dying fails the batch in flight as transient; the next batch starts a new one', async () => {
