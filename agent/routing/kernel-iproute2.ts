@@ -10,8 +10,10 @@
  *   batch has been seen (stderr is unbuffered and in order). So each change gets its own result.
  * - Reads: `ip -json route show proto 80` (+ `-6`), `ip -json neigh show nud permanent`,
  *   `bridge -json fdb show`: one short process per listing (listings are rare).
- * - Drift: a long-lived `ip monitor route`; each line is parsed into a route event (ours =
- *   `proto 80`). If the monitor exits it is restarted and a `lost` event asks for a full resync.
+ * - Drift: with petrel-netlink writing routes, it also watches them (kernel-netlink.ts watch():
+ *   only others' changes to routes of ours reach us; a dead helper is a `lost` event and a new one
+ *   watches). Otherwise a long-lived `ip monitor route`; each line is parsed into a route event
+ *   (ours = `proto 80`). If the monitor exits it is restarted and a `lost` event asks for a full resync.
  * - Namespaces: with `netnsPath` every command runs as `nsenter --net=PATH <cmd>` (nsenter execs
  *   the tool, so the PID we hold is the tool's); without, in the agent's own namespace.
  * - Errors are classified once here (classifyError) into KernelError kinds.

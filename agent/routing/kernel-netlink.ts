@@ -3,7 +3,9 @@
  * namespace that writes route changes as rtnetlink requests. Same contract as BatchChannel
  * (kernel-iproute2.ts): run(lines) resolves with the error text of each failed line by index, and
  * rejects every batch in flight with a transient KernelError if the helper dies (the reconciler
- * retries; the next run starts a new helper).
+ * retries; the next run starts a new helper). watch() also makes it watch the kernel's route
+ * notifications: `M` lines (others' changes to routes of ours) and `L` lines (notifications lost)
+ * come to the watcher, and the helper's death is a `lost` event.
  *
  * The helper is a Bun executable (`npm run package` makes dist-sea/petrel-netlink); findNetlinkHelper
  * looks for it beside the agent, in ../dist-sea, and on PATH. Without it the agent writes routes
