@@ -95,6 +95,8 @@ export interface AutoAssignArgs {
    * The handle is a new one (a new pod's): if it already holds addresses, fail with
    * HandleExistsError and write nothing, instead of adding to it. Lets an idempotent caller skip
    * reading the handle first: the assignment's transaction already requires the handle to be absent.
+   * A call that fails otherwise (no free address, etcd away) may not have got as far as finding the
+   * handle: it says nothing about whether the handle is held, and the caller must not release by it.
    */
   fresh?: boolean;
 }

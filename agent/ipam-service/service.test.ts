@@ -192,6 +192,39 @@ test('concurrent requests: same handle serialised (one address), different handl
   assert.equal(new Set(got).size, 16);
 });
 
+test('a repeated ADD keeps and gets its held address when none is free or etcd fails on the way (fresh handles)', async () => {
+  const store = new MemoryStore();
+  const ipam = new Ipam(store, { clock: new ManualClock(), log: silentLogger });
+  await ipam.addPool({ name: 'tiny', cidr: '10.45.0.0/30', blockSize: 30 });
+  await ipam.setConfig({ strictAffinity: true });
+  const service = new IpamService({ ipam, nodeName: 'n1', log: silentLogger });
+  const assign = (handle: string) =>
+    service.handle({ v: 1, id: ++id, op: 'assign', handle, num4: 1, num6: 0 } as AgentRequest);
+  const ipOf = (r: Awaited<ReturnType<typeof assign>>) => (r.ok && 'assignments' in r ? r.assignments[0]?.ip : r);
+  const first = ipOf(await assign('pod-a'));
+  assert.equal(typeof first, 'string');
+  // Fill the node's only block: the pool has no free address left.
+  for (let i = 0; i < 8; i++) {
+    const r = await assign(`fill-${i}`);
+    if (!r.ok) {
+      assert.equal(r.error.kind, 'exhausted');
+      break;
+    }
+  }
+  // The repeat's assignment fails (exhausted) before it could see the handle held: still its address.
+  assert.equal(ipOf(await assign('pod-a')), first);
+  // etcd failing during the repeat's assignment: the held address is neither lost nor released.
+  store.failNext('commit', new IpamError('unavailable', 'etcd down'));
+  store.failNext('list', new IpamError('unavailable', 'etcd down'));
+  const during = await assign('pod-a');
+  assert.ok(!during.ok || ipOf(during) === first, JSON.stringify(during));
+  assert.deepEqual(
+    (await ipam.ipsByHandle('pod-a')).map((a) => a.ip),
+    [first],
+  );
+  assert.equal(ipOf(await assign('pod-a')), first);
+});
+
 test('socket: created 0600 without touching the process umask, no private directory left behind', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'petrel-sock-'));
   const path = join(dir, 'agent.sock');

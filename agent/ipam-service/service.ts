@@ -207,8 +207,13 @@ export class IpamService {
       try {
         return await this.assignNew(asked, true);
       } catch (err) {
-        if (!(err instanceof HandleExistsError)) throw err;
-        return this.heldResult(asked, await this.ipam.ipsByHandle(asked.handle));
+        if (err instanceof HandleExistsError) return this.heldResult(asked, await this.ipam.ipsByHandle(asked.handle));
+        if (err instanceof ServiceError) throw err; // our own check after the assignment (released)
+        // The assignment failed before it could tell whether the handle was held (no free address,
+        // etcd away): a repeated ADD still gets what its handle holds, which nothing here released.
+        const held = await this.ipam.ipsByHandle(asked.handle).catch(() => []);
+        if (held.length > 0) return this.heldResult(asked, held);
+        throw err;
       }
     }
     const [held, req] = await Promise.all([
@@ -262,12 +267,16 @@ export class IpamService {
         );
       }
     } catch (err) {
-      // A fresh handle found held: nothing was written for this call, and the addresses are not ours.
-      if (err instanceof HandleExistsError) throw err;
-      // Roll back whatever this call took (never addresses the handle held before: it held none).
-      await this.ipam
-        .releaseByHandle(req.handle)
-        .catch((e: unknown) => this.log.warn({ handle: req.handle, err: e }, 'rollback release failed'));
+      // A fresh handle may have held addresses before this call (a repeat the assignment could not
+      // tell apart, e.g. when no address was free): release only what this call got (a failed
+      // autoAssign has rolled back its own part). Otherwise the handle held nothing when read:
+      // release whatever it holds now.
+      const release = fresh
+        ? got.length > 0
+          ? this.ipam.releaseIps(got.map((a) => a.ip))
+          : Promise.resolve([])
+        : this.ipam.releaseByHandle(req.handle);
+      await release.catch((e: unknown) => this.log.warn({ handle: req.handle, err: e }, 'rollback release failed'));
       throw err;
     }
     this.log.info(
