@@ -614,14 +614,8 @@ export class Iproute2Kernel implements Kernel {
     p.stderr!.setEncoding('utf8');
     p.stderr!.on('data', (d: string) => {
       this.log.warn({ stderr: d.trim() }, 'route monitor');
-      // Overflowed all the same: some change may have gone unseen. One resync for a storm of them.
-      if (/No buffer space/.test(d) && !this.overflowTimer) {
-        this.overflowTimer = this.clock.setTimer(OVERFLOW_RESYNC_MS, () => {
-          this.overflowTimer = null;
-          if (this.monitor === p) this.emit({ type: 'lost', reason: 'route monitor overflowed (ENOBUFS)' });
-        });
-        this.overflowTimer.unref();
-      }
+      // Overflowed all the same: some change may have gone unseen.
+      if (/No buffer space/.test(d)) this.lostLater('route monitor overflowed (ENOBUFS)', () => this.monitor === p);
     });
     const gone = () => {
       if (this.monitor !== p) return;
@@ -663,14 +657,20 @@ export class Iproute2Kernel implements Kernel {
       });
       return;
     }
-    // Notifications dropped (ENOBUFS): one resync for a storm of them.
-    if (!this.overflowTimer) {
-      this.overflowTimer = this.clock.setTimer(OVERFLOW_RESYNC_MS, () => {
-        this.overflowTimer = null;
-        if (this.watchingNetlink) this.emit({ type: 'lost', reason: e.reason });
-      });
-      this.overflowTimer.unref();
-    }
+    this.lostLater(e.reason, () => this.watchingNetlink); // notifications dropped (ENOBUFS)
+  }
+
+  /**
+   * Events were dropped (the watcher's buffer overflowed): a `lost` event (a full resync)
+   * OVERFLOW_RESYNC_MS later, one for a storm of overflows, if `current()` (that watcher) still holds.
+   */
+  private lostLater(reason: string, current: () => boolean): void {
+    if (this.overflowTimer) return;
+    this.overflowTimer = this.clock.setTimer(OVERFLOW_RESYNC_MS, () => {
+      this.overflowTimer = null;
+      if (current()) this.emit({ type: 'lost', reason });
+    });
+    this.overflowTimer.unref();
   }
 
   private stopMonitor(): Promise<void> {

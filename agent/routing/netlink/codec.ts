@@ -154,39 +154,46 @@ export interface NetlinkAnswer {
   message?: string;
 }
 
+/** Calls `fn` for each whole netlink message in `buf[0..len)` (a truncated one ends the walk). */
+function eachMessage(dv: DataView, len: number, fn: (at: number, mlen: number, type: number) => void): void {
+  for (let o = 0; o + NLMSG_HDRLEN <= len; ) {
+    const mlen = dv.getUint32(o, true);
+    if (mlen < NLMSG_HDRLEN || o + mlen > len) return;
+    fn(o, mlen, dv.getUint16(o + 4, true));
+    o += align4(mlen);
+  }
+}
+
+/** Calls `fn` for each attribute (TLV) in `[from, end)`: its offset, length and type (flags masked off). */
+function eachAttr(dv: DataView, from: number, end: number, fn: (at: number, tl: number, tt: number) => void): void {
+  for (let t = from; t + 4 <= end; ) {
+    const tl = dv.getUint16(t, true);
+    if (tl < 4 || t + tl > end) return;
+    fn(t, tl, dv.getUint16(t + 2, true) & 0x3fff);
+    t += align4(tl);
+  }
+}
+
 /** Reads every NLMSG_ERROR in `buf[0..len)` (other message types are skipped). */
 export function parseAnswers(buf: Uint8Array, len: number): NetlinkAnswer[] {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: NetlinkAnswer[] = [];
-  let o = 0;
-  while (o + NLMSG_HDRLEN <= len) {
-    const mlen = dv.getUint32(o, true);
-    if (mlen < NLMSG_HDRLEN || o + mlen > len) break;
-    const type = dv.getUint16(o + 4, true);
-    if (type === NLMSG_ERROR && mlen >= NLMSG_HDRLEN + 4 + NLMSG_HDRLEN) {
-      const err = dv.getInt32(o + NLMSG_HDRLEN, true);
-      // The echoed request header: its seq is the request's.
-      const echo = o + NLMSG_HDRLEN + 4;
-      const seq = dv.getUint32(echo + 8, true);
-      const a: NetlinkAnswer = { seq, errno: err === 0 ? 0 : -err };
-      // With NETLINK_CAP_ACK only the header is echoed; TLVs (EXT_ACK) follow it.
-      const echoedLen = dv.getUint16(o + 6, true) & 0x100 /* NLM_F_CAPPED */ ? NLMSG_HDRLEN : dv.getUint32(echo, true);
-      let t = echo + align4(echoedLen);
-      while (t + 4 <= o + mlen) {
-        const tl = dv.getUint16(t, true);
-        const tt = dv.getUint16(t + 2, true) & 0x3fff;
-        if (tl < 4 || t + tl > o + mlen) break;
-        if (tt === NLMSGERR_ATTR_MSG) {
-          let end = t + tl;
-          while (end > t + 4 && buf[end - 1] === 0) end--;
-          a.message = new TextDecoder().decode(buf.subarray(t + 4, end));
-        }
-        t += align4(tl);
-      }
-      out.push(a);
-    }
-    o += align4(mlen);
-  }
+  eachMessage(dv, len, (o, mlen, type) => {
+    if (type !== NLMSG_ERROR || mlen < NLMSG_HDRLEN + 4 + NLMSG_HDRLEN) return;
+    const err = dv.getInt32(o + NLMSG_HDRLEN, true);
+    // The echoed request header: its seq is the request's.
+    const echo = o + NLMSG_HDRLEN + 4;
+    const a: NetlinkAnswer = { seq: dv.getUint32(echo + 8, true), errno: err === 0 ? 0 : -err };
+    // With NETLINK_CAP_ACK only the header is echoed; TLVs (EXT_ACK) follow it.
+    const echoedLen = dv.getUint16(o + 6, true) & 0x100 /* NLM_F_CAPPED */ ? NLMSG_HDRLEN : dv.getUint32(echo, true);
+    eachAttr(dv, echo + align4(echoedLen), o + mlen, (t, tl, tt) => {
+      if (tt !== NLMSGERR_ATTR_MSG) return;
+      let end = t + tl;
+      while (end > t + 4 && buf[end - 1] === 0) end--;
+      a.message = new TextDecoder().decode(buf.subarray(t + 4, end));
+    });
+    out.push(a);
+  });
   return out;
 }
 
@@ -213,57 +220,39 @@ export interface RouteEvent {
 export function parseRouteEvents(buf: Uint8Array, len: number, skipPort: number): RouteEvent[] {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: RouteEvent[] = [];
-  let o = 0;
-  while (o + NLMSG_HDRLEN <= len) {
-    const mlen = dv.getUint32(o, true);
-    if (mlen < NLMSG_HDRLEN || o + mlen > len) break;
-    const type = dv.getUint16(o + 4, true);
+  eachMessage(dv, len, (o, mlen, type) => {
+    if (type !== RTM_NEWROUTE && type !== RTM_DELROUTE) return;
+    if (mlen < NLMSG_HDRLEN + RTMSG_LEN || dv.getUint32(o + 12, true) === skipPort >>> 0) return;
     const r = o + NLMSG_HDRLEN;
-    if (
-      (type === RTM_NEWROUTE || type === RTM_DELROUTE) &&
-      mlen >= NLMSG_HDRLEN + RTMSG_LEN &&
-      dv.getUint32(o + 12, true) !== skipPort >>> 0
-    ) {
-      const fam = buf[r];
-      const rtype = buf[r + 7];
-      let table = buf[r + 4] as number;
-      if (
-        (fam === AF_INET || fam === AF_INET6) &&
-        buf[r + 5] === PETREL_ROUTE_PROTO &&
-        (rtype === RTN_UNICAST || rtype === RTN_BLACKHOLE)
-      ) {
-        const family = fam === AF_INET ? 4 : 6;
-        const alen = family === 4 ? 4 : 16;
-        const fmt = (at: number) => (family === 4 ? formatIpv4(buf, at) : formatIpv6(buf, at));
-        let dst = family === 4 ? '0.0.0.0' : '::';
-        let gateway: string | undefined;
-        let oif = 0;
-        for (let t = r + RTMSG_LEN; t + 4 <= o + mlen; ) {
-          const tl = dv.getUint16(t, true);
-          const tt = dv.getUint16(t + 2, true) & 0x3fff;
-          if (tl < 4 || t + tl > o + mlen) break;
-          if (tt === RTA_DST && tl >= 4 + alen) dst = fmt(t + 4);
-          else if (tt === RTA_GATEWAY && tl >= 4 + alen) gateway = fmt(t + 4);
-          else if (tt === RTA_OIF && tl >= 8) oif = dv.getUint32(t + 4, true);
-          else if (tt === RTA_TABLE && tl >= 8) table = dv.getUint32(t + 4, true);
-          t += align4(tl);
-        }
-        if (table === RT_TABLE_MAIN) {
-          const e: RouteEvent = {
-            deleted: type === RTM_DELROUTE,
-            family,
-            type: rtype === RTN_BLACKHOLE ? 'blackhole' : 'unicast',
-            dst: `${dst}/${buf[r + 1]}`,
-            oif,
-            onlink: (dv.getUint32(r + 8, true) & RTNH_F_ONLINK) !== 0,
-          };
-          if (gateway) e.gateway = gateway;
-          out.push(e);
-        }
-      }
-    }
-    o += align4(mlen);
-  }
+    const fam = buf[r];
+    const rtype = buf[r + 7];
+    if (fam !== AF_INET && fam !== AF_INET6) return;
+    if (buf[r + 5] !== PETREL_ROUTE_PROTO || (rtype !== RTN_UNICAST && rtype !== RTN_BLACKHOLE)) return;
+    const family = fam === AF_INET ? 4 : 6;
+    const alen = family === 4 ? 4 : 16;
+    const fmt = (at: number) => (family === 4 ? formatIpv4(buf, at) : formatIpv6(buf, at));
+    let table = buf[r + 4] as number;
+    let dst = family === 4 ? '0.0.0.0' : '::';
+    let gateway: string | undefined;
+    let oif = 0;
+    eachAttr(dv, r + RTMSG_LEN, o + mlen, (t, tl, tt) => {
+      if (tt === RTA_DST && tl >= 4 + alen) dst = fmt(t + 4);
+      else if (tt === RTA_GATEWAY && tl >= 4 + alen) gateway = fmt(t + 4);
+      else if (tt === RTA_OIF && tl >= 8) oif = dv.getUint32(t + 4, true);
+      else if (tt === RTA_TABLE && tl >= 8) table = dv.getUint32(t + 4, true);
+    });
+    if (table !== RT_TABLE_MAIN) return;
+    const e: RouteEvent = {
+      deleted: type === RTM_DELROUTE,
+      family,
+      type: rtype === RTN_BLACKHOLE ? 'blackhole' : 'unicast',
+      dst: `${dst}/${buf[r + 1]}`,
+      oif,
+      onlink: (dv.getUint32(r + 8, true) & RTNH_F_ONLINK) !== 0,
+    };
+    if (gateway) e.gateway = gateway;
+    out.push(e);
+  });
   return out;
 }
 
